@@ -1,0 +1,48 @@
+# Build Your Own HTTP Server: every target is a thin wrapper around `python -m checks`,
+# which also works without make (Windows: `py -m checks 1`).
+# The first target that needs packages creates .venv and installs them itself.
+
+PYTHON ?= python3
+STEP ?= 1
+PORT ?= 8080
+export COURSE_VIA_MAKE = 1
+
+.DEFAULT_GOAL := help
+.PHONY: help check test progress hint reset skip serve watch docs starters setup
+
+help: ## list the targets
+	@echo "Build Your Own HTTP Server — make targets (STEP=1..5):"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 22
+
+check: ## grade your step: make check STEP=1
+	@$(PYTHON) -m checks check $(STEP)
+
+test: ## (maintainers) the course's own tests: grading contract, notebooks, docs
+	@$(PYTHON) -m checks selftest
+
+progress: ## a table of passing checks for every step
+	@$(PYTHON) -m checks progress
+
+hint: ## the next hint for a step (ALL=1 for all of them)
+	@$(PYTHON) -m checks hint $(STEP) $(if $(ALL),--all)
+
+reset: ## back up your file, then restore the step's pristine starter
+	@$(PYTHON) -m checks reset $(STEP)
+
+skip: ## back up your file, then drop in the reference solution
+	@$(PYTHON) -m checks skip $(STEP)
+
+serve: ## run your server on 127.0.0.1:8080 (PORT=9000 to change)
+	@$(PYTHON) -m checks serve $(STEP) --port $(PORT)
+
+watch: ## grade again every time you save
+	@$(PYTHON) -m checks watch $(STEP)
+
+docs: ## serve the course site on http://127.0.0.1:8000
+	@$(PYTHON) -m checks docs
+
+setup: ## create .venv and install what grading needs (check does this by itself)
+	@$(PYTHON) -m checks setup
+
+starters: ## (maintainers) regenerate every starter from its solution
+	@$(PYTHON) -m checks starters

@@ -1,0 +1,39 @@
+"""The course's command line: ``python -m checks <command> [step]``.
+
+    python -m checks 1              grade step 1 (same as: check 1)
+    python -m checks check 1        grade step 1;  --solution / --starter / --file F grade another file
+    python -m checks progress       passing checks per step
+    python -m checks hint 1         the next hint for step 1;  --all for every hint
+    python -m checks reset 1        back up your file, then restore the pristine starter
+    python -m checks skip 1         back up your file, then drop in the reference solution
+    python -m checks serve 1        run your server on 127.0.0.1:8080;  --port / --host to change
+    python -m checks watch 1        grade again every time you save
+    python -m checks starters       (maintainers) regenerate starters from solutions; --check only compares
+
+The first command that needs pytest creates ``.venv`` and installs into it.
+"""
+
+import sys
+
+from . import bootstrap
+
+
+def main(argv):
+    if argv and argv[0].isdigit():
+        argv = ["check", *argv]
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__.strip())
+        return 0
+    if argv[0] in bootstrap.NEEDS_PACKAGES:
+        bootstrap.ensure(bootstrap.NEEDS_PACKAGES[argv[0]], argv)
+    from . import commands
+
+    return commands.run(argv)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        print()
+        sys.exit(130)

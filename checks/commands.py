@@ -1,0 +1,267 @@
+"""What each ``python -m checks`` command does (``__main__`` parses, this acts)."""
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from . import starters
+from .course import BACKUPS_DIR, ROOT, STATE_DIR, UnknownStep, all_steps, find_step
+
+
+def run(argv):
+    parser = argparse.ArgumentParser(prog="python -m checks", description="The course's commands.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="grade a step")
+    check.add_argument("step")
+    which = check.add_mutually_exclusive_group()
+    which.add_argument("--solution", action="store_true", help="grade the reference solution")
+    which.add_argument("--starter", action="store_true", help="grade the pristine starter")
+    which.add_argument("--file", help="grade this file")
+    check.add_argument("--results", help="where to write results.json")
+    check.add_argument("-k", dest="only", action="append", help="run only checks whose name contains this")
+
+    commands.add_parser("setup", help="create .venv and install what grading needs")
+    commands.add_parser("progress", help="passing checks per step")
+
+    hint = commands.add_parser("hint", help="show the next hint for a step")
+    hint.add_argument("step")
+    hint.add_argument("--all", action="store_true", help="show every hint at once")
+    hint.add_argument("--level", type=int, help="show this hint level")
+
+    for name, text in (("reset", "restore the pristine starter"), ("skip", "drop in the reference solution")):
+        sub = commands.add_parser(name, help=f"back up your file, then {text}")
+        sub.add_argument("step")
+
+    serve = commands.add_parser("serve", help="run your server for a browser or curl")
+    serve.add_argument("step")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+
+    watch = commands.add_parser("watch", help="grade again after every save")
+    watch.add_argument("step")
+
+    sync = commands.add_parser("starters", help="(maintainers) regenerate starters from solutions")
+    sync.add_argument("--check", action="store_true", help="only report starters that are out of date")
+
+    commands.add_parser("docs", help="serve the docs site on http://127.0.0.1:8000")
+    selftest = commands.add_parser("selftest", help="(maintainers) the course's own tests")
+    selftest.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
+
+    args = parser.parse_args(argv)
+    try:
+        return globals()[f"do_{args.command}"](args)
+    except UnknownStep as problem:
+        print(problem, file=sys.stderr)
+        return 2
+
+
+def do_check(args):
+    from .runner import grade
+
+    step = find_step(args.step)
+    if args.solution:
+        return grade(step, step.solution_dir / step.main_file.name, args.results, only=args.only)
+    if args.starter:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / step.main_file.name
+            path.write_text(starters.pristine_starter(step, step.solution_dir / path.name), encoding="utf-8")
+            return grade(step, path, args.results, label="the pristine starter", only=args.only)
+    learner_file = Path(args.file) if args.file else step.main_file
+    if not learner_file.exists():
+        print(f"There is no file {learner_file}. `python -m checks reset {step.number}` restores the starter.")
+        return 2
+    return grade(step, learner_file, args.results, only=args.only)
+
+
+def do_setup(args):
+    print(".venv is ready: run make check STEP=1 (or python -m checks 1).")
+    return 0
+
+
+def do_progress(args):
+    """One line per step: how many checks pass. Runs each step's checks quietly."""
+    rows = []
+    for step in all_steps():
+        with tempfile.TemporaryDirectory() as folder:
+            results = Path(folder) / "results.json"
+            subprocess.run(
+                [sys.executable, "-m", "checks", "check", str(step.number), "--results", str(results)],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                tests = json.loads(results.read_text(encoding="utf-8"))["tests"]
+            except (OSError, ValueError, KeyError):
+                tests = None
+        if tests is None:
+            rows.append((step.title, "could not run", ""))
+            continue
+        passing = sum(test["status"] == "pass" for test in tests)
+        rows.append((step.title, f"{passing}/{len(tests)}", "done" if passing == len(tests) else ""))
+    width = max(len(row[0]) for row in rows) if rows else 0
+    print(f"{'Step':<{width}}  Checks passing")
+    for title, score, done in rows:
+        print(f"{title:<{width}}  {score:<7} {done}".rstrip())
+    return 0
+
+
+def hint_levels(step):
+    """The hints of a step: the text under each '## Hint' heading of hints.md, in order."""
+    text = step.hints_file.read_text(encoding="utf-8")
+    sections = text.split("\n## ")[1:]
+    return [section.strip() for section in sections if section.lower().startswith("hint")]
+
+
+def do_hint(args):
+    step = find_step(args.step)
+    levels = hint_levels(step)
+    state_file = STATE_DIR / "hints.json"
+    try:
+        seen = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        seen = {}
+    if args.all:
+        chosen = range(1, len(levels) + 1)
+    else:
+        level = args.level or min(seen.get(step.name, 0) + 1, len(levels))
+        if not 1 <= level <= len(levels):
+            print(f"{step.title} has hints 1 to {len(levels)}.", file=sys.stderr)
+            return 2
+        chosen = [level]
+        seen[step.name] = max(seen.get(step.name, 0), level)
+        STATE_DIR.mkdir(exist_ok=True)
+        state_file.write_text(json.dumps(seen), encoding="utf-8")
+    for level in chosen:
+        title, _, body = levels[level - 1].partition("\n")
+        print(f"── {step.title} · {title.strip()} ({level} of {len(levels)}) ──\n{body.strip()}\n")
+    if not args.all and max(chosen) < len(levels):
+        print("Run the same command again for the next, more specific hint (ALL=1 or --all for every hint).")
+    return 0
+
+
+def backup(learner_file):
+    """Copy ``learner_file`` to .backups/<step>/<name>-<timestamp>.py; return the copy's path."""
+    if not learner_file.exists():
+        return None
+    folder = BACKUPS_DIR / learner_file.parent.name
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    copy = folder / f"{learner_file.stem}-{stamp}{learner_file.suffix}"
+    shutil.copy2(learner_file, copy)
+    return copy
+
+
+def replace_learner_files(step, render, what):
+    for solution_file, learner_file in zip(step.solution_files, step.learner_files):
+        text = render(solution_file)
+        if learner_file.exists() and learner_file.read_text(encoding="utf-8") == text:
+            print(f"{rel(learner_file)} is already {what}; nothing to do.")
+            continue
+        saved = backup(learner_file)
+        learner_file.write_text(text, encoding="utf-8")
+        if saved:
+            print(f"Saved your {learner_file.name} to {rel(saved)}")
+        print(f"{rel(learner_file)} is now {what}.")
+    return 0
+
+
+def do_reset(args):
+    step = find_step(args.step)
+    return replace_learner_files(step, lambda path: starters.pristine_starter(step, path), "the pristine starter")
+
+
+def do_skip(args):
+    step = find_step(args.step)
+    done = replace_learner_files(
+        step, lambda path: starters.render_solution(path.read_text(encoding="utf-8"), step.relative(path)),
+        "the reference solution",
+    )
+    print(f"Read it, run it (make serve STEP={step.number}), then move on to the next step.")
+    return done
+
+
+def do_serve(args):
+    """Run the learner's server in this process; turn the usual mistakes into one plain line."""
+    step = find_step(args.step)
+    path = step.main_file
+    spec = importlib.util.spec_from_file_location("learner_server", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        server = module.HTTPServer(args.host, args.port)
+        server.start()
+    except NotImplementedError as todo:
+        print(f"Your server can't start yet: {todo}", file=sys.stderr)
+        return 1
+    except OSError as problem:
+        print(f"Could not listen on {args.host}:{args.port}: {problem.strerror or problem}. "
+              f"Is another server using that port? Try PORT=8081.", file=sys.stderr)
+        return 1
+    print(f"{step.title}: serving {rel(path)} on http://{args.host}:{server.port}/ — press Ctrl-C to stop.")
+    print(f"Try: curl -v http://{args.host}:{server.port}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nStopped.")
+    except NotImplementedError as todo:
+        print(f"\nYour server stopped: {todo}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def do_watch(args):
+    """Grade, then grade again whenever the learner's file changes; Ctrl-C to stop."""
+    step = find_step(args.step)
+    files = step.learner_files
+    print(f"Watching {', '.join(rel(path) for path in files)}: the checks run after every save. Ctrl-C stops.")
+
+    def stamps():
+        return [path.stat().st_mtime_ns if path.exists() else 0 for path in files]
+
+    while True:
+        seen = stamps()
+        subprocess.run([sys.executable, "-m", "checks", "check", str(step.number)], cwd=ROOT)
+        print("\nWaiting for you to save a change ...", flush=True)
+        while stamps() == seen:
+            time.sleep(0.5)  # polling the file's timestamp: no extra package needed
+
+
+def do_starters(args):
+    stale = starters.out_of_sync(all_steps())
+    if args.check:
+        for path in stale:
+            print(f"{rel(path)} differs from the starter generated from its solution.")
+        if stale:
+            print("Run `make starters` to regenerate them.")
+        return 1 if stale else 0
+    for step in all_steps():
+        for solution_file, learner_file in zip(step.solution_files, step.learner_files):
+            if learner_file in stale:
+                saved = backup(learner_file) if learner_file.exists() else None
+                learner_file.write_text(starters.pristine_starter(step, solution_file), encoding="utf-8")
+                print(f"Regenerated {rel(learner_file)}" + (f" (old copy: {rel(saved)})" if saved else ""))
+    return 0
+
+
+def do_docs(args):
+    return subprocess.call([sys.executable, "-m", "mkdocs", "serve"], cwd=ROOT)
+
+
+def do_selftest(args):
+    tests = args.pytest_args or ["tests", "notebooks"]
+    return subprocess.call([sys.executable, "-m", "pytest", "--nbval", *tests], cwd=ROOT)
+
+
+def rel(path):
+    try:
+        return Path(path).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)

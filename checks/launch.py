@@ -1,0 +1,167 @@
+"""Run a learner's server in a child process, so the checks can watch it from outside.
+
+The checks never run learner code in their own process: a learner's server
+may hang, spin, or never close, and a child process can always be stopped.
+
+    python -m checks.launch <learner file> <options as JSON> <mode>
+
+``mode`` is ``serve`` (start, then ``serve_forever`` in a thread) or
+``listen`` (start only: the socket listens, nobody accepts).
+
+The child talks to the checks over its original stdout, one JSON object a
+line (the learner's own prints go to stderr instead, so they can't mix in):
+
+    {"event": "listening", "port": 41234}
+    {"event": "failed", "stage": "import", "error": "...", "file": "...", "line": 12}
+
+and obeys commands read from stdin, one a line:
+
+    dump   write every thread's stack (faulthandler) between two marker lines
+    stop   call server.shutdown() from a new thread and report how it went
+    (end of input)  exit at once
+"""
+
+import faulthandler
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+# How long shutdown() and serve_forever() get to finish once asked to stop.
+SHUTDOWN_GRACE_SECONDS = 3.0
+
+DUMP_BEGIN = "--- stacks begin ---"
+DUMP_END = "--- stacks end ---"
+
+
+def main(argv):
+    learner_file, options_json, mode = argv
+    control = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
+    # From here on, anything the learner prints (even from C code) lands on stderr.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    faulthandler.enable(file=sys.stderr)
+
+    def tell(event, **details):
+        control.write(json.dumps({"event": event, **details}) + "\n")
+        control.flush()
+
+    def fail(stage, error):
+        traceback.print_exception(error, file=sys.stderr)
+        tell("failed", stage=stage, **describe(error, learner_file))
+        control.close()
+        os._exit(3)
+
+    try:
+        module = load(learner_file)
+    except BaseException as error:  # SyntaxError, ImportError, SystemExit...: all are the learner's to fix
+        fail("import", error)
+
+    server_class = getattr(module, "HTTPServer", None)
+    if server_class is None:
+        tell("failed", stage="import", error="the file defines no HTTPServer class", file=learner_file, line=None)
+        os._exit(3)
+
+    try:
+        server = server_class(HOST, 0, **json.loads(options_json))
+        server.start()
+    except BaseException as error:
+        fail("start", error)
+
+    problem = check_port(server, module)
+    if problem:
+        tell("failed", stage="port", error=problem, file=learner_file, line=None)
+        os._exit(3)
+
+    if mode == "serve":
+        serving = threading.Thread(target=serve, args=(server,), name="serve_forever", daemon=True)
+        serving.start()
+    else:
+        serving = None
+    tell("listening", port=server.port)
+
+    for command in sys.stdin:
+        command = command.strip()
+        if command == "dump":
+            control.write(DUMP_BEGIN + "\n")
+            control.flush()
+            faulthandler.dump_traceback(file=control, all_threads=True)
+            control.write(DUMP_END + "\n")
+            control.flush()
+        elif command == "stop":
+            tell("stopped", **stop(server, serving))
+    os._exit(0)
+
+
+def load(path):
+    spec = importlib.util.spec_from_file_location("learner_server", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def serve(server):
+    try:
+        server.serve_forever()
+    except BaseException:
+        traceback.print_exc()
+        print("serve_forever() stopped because of the error above.", file=sys.stderr)
+
+
+def check_port(server, module):
+    """Explain, in a sentence, why the port the server reports can't be trusted, or return None."""
+    port = getattr(server, "port", None)
+    if not isinstance(port, int) or port <= 0:
+        return (
+            f"after start(), server.port is {port!r}. It was asked for port 0 (any free port), "
+            "so start() must read back the real port: self.port = self.socket.getsockname()[1]"
+        )
+    listener = getattr(server, "socket", None)
+    if hasattr(listener, "getsockname"):
+        bound = listener.getsockname()[1]
+        if bound != port:
+            return f"server.port says {port}, but server.socket is bound to port {bound}"
+    if port == getattr(module, "PORT", None):
+        return (
+            f"it was asked for port 0 (any free port) but listens on {port}, the default: "
+            "does start() bind to self.port, the port it was given?"
+        )
+    return None
+
+
+def stop(server, serving):
+    """Call shutdown() from a new thread, as a real program would, and time it."""
+    began = time.monotonic()
+    stopper = threading.Thread(target=server.shutdown, name="shutdown", daemon=True)
+    stopper.start()
+    stopper.join(SHUTDOWN_GRACE_SECONDS)
+    if serving is not None:
+        serving.join(max(0.0, SHUTDOWN_GRACE_SECONDS - (time.monotonic() - began)))
+    return {
+        "shutdown_returned": not stopper.is_alive(),
+        "serve_forever_returned": serving is None or not serving.is_alive(),
+        "seconds": round(time.monotonic() - began, 3),
+    }
+
+
+def describe(error, learner_file):
+    """The error as text, with the deepest line of the learner's file it passed through."""
+    where_file, where_line = None, None
+    if isinstance(error, SyntaxError) and error.filename:
+        where_file, where_line = error.filename, error.lineno
+    for frame in traceback.extract_tb(error.__traceback__):
+        if Path(frame.filename).resolve() == Path(learner_file).resolve():
+            where_file, where_line = frame.filename, frame.lineno
+    text = "".join(traceback.format_exception_only(error)).strip()
+    return {"error": text, "file": where_file, "line": where_line}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

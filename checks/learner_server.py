@@ -1,0 +1,216 @@
+"""The checks' side of a learner's server running in a child process (see ``launch``).
+
+``LearnerServer.start()`` returns once the child says which port it listens
+on, so no check ever sleeps to wait for a server. Every way that can go wrong
+(a crash at import, a TODO still raising, a hang before listening) becomes a
+``CheckFailed`` with the learner's file and line.
+"""
+
+import json
+import queue
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import launch
+from .course import ROOT
+from .report import CheckFailed
+
+# Seconds the learner's file gets to import and start listening.
+START_TIMEOUT = 10.0
+# Seconds the child gets to print its stacks or report on shutdown.
+CONTROL_TIMEOUT = 5.0
+
+
+@dataclass
+class StuckFrame:
+    """Where one of the learner's threads was, in the learner's own file."""
+
+    thread: str
+    file: str
+    line: int
+    function: str
+    code: str
+
+
+class LearnerServer:
+    """A learner's ``HTTPServer`` listening on 127.0.0.1 in a child process."""
+
+    def __init__(self, learner_file, options=None, mode="serve"):
+        self.learner_file = Path(learner_file).resolve()
+        self.options = options or {}
+        self.mode = mode
+        self.port = None
+        self._events = queue.Queue()
+        self._stderr = tempfile.TemporaryFile()
+        self._process = None
+
+    @property
+    def address(self):
+        return ("127.0.0.1", self.port)
+
+    def start(self):
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "checks.launch", str(self.learner_file), json.dumps(self.options), self.mode],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
+        threading.Thread(target=self._read_control, daemon=True).start()
+        event = self._next_event(START_TIMEOUT)
+        if event is None:
+            stuck = self.where_stuck()
+            raise CheckFailed(
+                f"Your server did not start listening within {START_TIMEOUT:.0f} s.",
+                stuck=stuck,
+                meaning="Importing your file or calling start() never finished. Does start() "
+                "call serve_forever(), or does the file run a loop when it is imported? "
+                "Code under `if __name__ == \"__main__\":` does not run when the checks import it.",
+                server_output=self.output(),
+            )
+        if event.get("event") == "failed":
+            raise self._start_failure(event)
+        if event.get("event") != "listening":
+            raise CheckFailed("Your server's process stopped before it started listening.", server_output=self.output())
+        self.port = event["port"]
+        return self
+
+    def _start_failure(self, event):
+        where = self._where(event)
+        stage = event.get("stage")
+        error = event.get("error", "")
+        if "NotImplementedError" in error:
+            todo = error.split(":", 1)[1].strip() if ":" in error else error
+            return CheckFailed(
+                f"Your server could not start: a TODO is not done yet{where}.",
+                received=todo,
+                meaning="The starter's TODOs raise NotImplementedError until you replace them with code.",
+            )
+        summary = {
+            "import": f"Your file could not be imported{where}.",
+            "start": f"Your server's start() raised an error{where}.",
+            "port": "Your server is not listening on the port it reports.",
+        }.get(stage, f"Your server failed to start{where}.")
+        return CheckFailed(summary, received=error, server_output=self.output() if stage != "port" else None)
+
+    def _where(self, event):
+        if not event.get("line"):
+            return ""
+        try:
+            shown = Path(event["file"]).resolve().relative_to(ROOT).as_posix()
+        except ValueError:
+            shown = event["file"]
+        return f" ({shown}, line {event['line']})"
+
+    def _read_control(self):
+        dump = None
+        for raw in self._process.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if line == launch.DUMP_BEGIN:
+                dump = []
+            elif line == launch.DUMP_END:
+                self._events.put({"event": "dump", "text": "\n".join(dump or [])})
+                dump = None
+            elif dump is not None:
+                dump.append(line)
+            else:
+                try:
+                    self._events.put(json.loads(line))
+                except ValueError:
+                    pass
+        self._events.put({"event": "exited"})
+
+    def _next_event(self, timeout):
+        try:
+            return self._events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _send(self, command):
+        try:
+            self._process.stdin.write(command.encode() + b"\n")
+            self._process.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def where_stuck(self):
+        """The innermost line of the learner's file in each thread, right now."""
+        if self._process is None or self._process.poll() is not None or not self._send("dump"):
+            return []
+        event = self._next_event(CONTROL_TIMEOUT)
+        while event is not None and event.get("event") != "dump":
+            event = self._next_event(CONTROL_TIMEOUT)
+        if event is None:
+            return []
+        return learner_frames(event["text"], self.learner_file)
+
+    def stop_gracefully(self):
+        """Ask the learner's server to shut down from another thread; returns the child's report."""
+        if not self._send("stop"):
+            return None
+        event = self._next_event(launch.SHUTDOWN_GRACE_SECONDS + CONTROL_TIMEOUT)
+        return event if event and event.get("event") == "stopped" else None
+
+    def output(self):
+        """What the learner's server printed (stdout and stderr), as text."""
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace")
+
+    def close(self):
+        """End the child, whatever state it is in, and release everything."""
+        if self._process is not None:
+            try:
+                self._process.stdin.close()
+            except OSError:
+                pass
+            try:
+                self._process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process.stdout.close()
+        self._stderr.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+# A faulthandler dump looks like:
+#   Thread 0x00007f... (most recent call first):
+#     File "/path/server.py", line 42 in read_head
+FRAME = re.compile(r'^\s+File "(?P<file>.+)", line (?P<line>\d+) in (?P<function>\S+)')
+THREAD = re.compile(r"^(Current thread|Thread) (?P<id>0x[0-9a-f]+)")
+
+
+def learner_frames(dump, learner_file):
+    """From a faulthandler dump, the innermost frame in ``learner_file`` of each thread."""
+    frames = []
+    thread, found = None, False
+    for line in dump.splitlines():
+        header = THREAD.match(line)
+        if header:
+            thread, found = header["id"], False
+            continue
+        frame = FRAME.match(line)
+        if frame and not found and Path(frame["file"]).resolve() == learner_file:
+            number = int(frame["line"])
+            code = _source_line(learner_file, number)
+            frames.append(StuckFrame(thread, learner_file.name, number, frame["function"], code))
+            found = True  # most recent call first: the first one is the innermost
+    return frames
+
+
+def _source_line(path, number):
+    try:
+        return path.read_text(encoding="utf-8").splitlines()[number - 1].strip()
+    except (OSError, IndexError):
+        return ""

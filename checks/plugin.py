@@ -1,0 +1,188 @@
+"""The pytest plugin behind every graded suite.
+
+Fixtures a step's tests use:
+
+* ``learner_file``  the file being graded (the learner's, or another given with ``--learner-file``);
+* ``start_server``  ``start_server(options, mode)`` starts it in a child process and returns a
+                    ``LearnerServer``; everything it starts is stopped after the test;
+* ``server``        the same, started with default options.
+
+Markers a graded test carries:
+
+* ``@pytest.mark.task(3)``                 the starter's TODO this check grades;
+* ``@pytest.mark.hint("...", docs="#x")``  a hint and the docs section to read.
+
+The first line of a test's docstring is its name in plain words. With
+``--learner-report`` the plugin prints one line per check as it finishes,
+then each failure in full, then the summary; with ``--results FILE`` it writes
+the outcome in the Exercism test-runner ``results.json`` (version 3) shape.
+"""
+
+import inspect
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .course import ROOT, all_steps
+from .learner_server import LearnerServer
+from .report import CheckFailed
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("course checks")
+    group.addoption("--learner-file", help="grade this file instead of the step's learner file")
+    group.addoption("--results", help="write the outcome here, as Exercism results.json v3")
+    group.addoption("--learner-report", action="store_true", help="print checks the way learners read them")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "task(n): the starter's TODO this check grades")
+    config.addinivalue_line("markers", "hint(text, docs): a hint and a docs anchor for a failing check")
+    config.pluginmanager.register(Outcomes(config), "course-outcomes")
+
+
+def step_of(path):
+    for step in all_steps():
+        if Path(path).resolve().is_relative_to(step.tests_dir.resolve()):
+            return step
+    return None
+
+
+@pytest.fixture
+def step(request):
+    found = step_of(request.node.path)
+    if found is None:
+        pytest.fail("this test is not inside a step's tests/ folder")
+    return found
+
+
+@pytest.fixture
+def learner_file(request, step):
+    chosen = request.config.getoption("--learner-file")
+    return Path(chosen).resolve() if chosen else step.main_file
+
+
+@pytest.fixture
+def start_server(learner_file):
+    started = []
+
+    def start(options=None, mode="serve"):
+        server = LearnerServer(learner_file, options, mode)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()
+
+
+class Outcomes:
+    """Collects each check's outcome; prints it for learners; writes results.json."""
+
+    def __init__(self, config):
+        self.config = config
+        self.results = []
+        self.collection_errors = []
+        self.learner_mode = config.getoption("--learner-report")
+        self.out = sys.stdout
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collection_errors.append(f"{report.nodeid}: {report.longreprtext}")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        failed_here = report.failed and (report.when == "call" or call.excinfo is not None)
+        if report.when == "call" or (report.failed and report.when == "setup"):
+            self._record(item, report, call if failed_here else None)
+        return report
+
+    def _record(self, item, report, call):
+        name = check_name(item)
+        task = item.get_closest_marker("task")
+        entry = {
+            "id": item.name,
+            "name": name,
+            "status": "pass" if report.passed else "fail",
+            "message": None,
+            "test_code": test_code(item),
+            "task_id": task.args[0] if task else None,
+        }
+        if call is not None and call.excinfo is not None:
+            error = call.excinfo.value
+            if not isinstance(error, AssertionError):
+                entry["status"] = "error"
+            entry["message"] = failure_text(item, error, call.excinfo)
+        self.results.append(entry)
+        if self.learner_mode:
+            mark = "✓" if entry["status"] == "pass" else "✗"
+            self.out.write(f"  {symbol(mark)} {name}\n")
+            self.out.flush()
+
+    def pytest_sessionfinish(self, session):
+        results_file = self.config.getoption("--results")
+        if results_file:
+            write_results(Path(results_file), self.results, self.collection_errors)
+
+
+def check_name(item):
+    doc = inspect.getdoc(getattr(item, "function", None)) or ""
+    return doc.splitlines()[0].rstrip(".") if doc else item.name
+
+
+def test_code(item):
+    try:
+        return textwrap.dedent(inspect.getsource(item.function))
+    except (OSError, TypeError):
+        return None
+
+
+def failure_text(item, error, excinfo):
+    """A failed check as a learner reads it: facts, then the hint and where to read more."""
+    if isinstance(error, CheckFailed):
+        text = str(error)
+    elif isinstance(error, AssertionError):
+        text = str(error) or "A check failed without saying why (that is a bug in the course: please report it)."
+    else:
+        text = "The check itself hit an error:\n" + "".join(excinfo.exconly()).strip()
+    hint = item.get_closest_marker("hint")
+    step = step_of(item.path)
+    lines = [text]
+    if hint:
+        lines.append(f"  {'Hint:':<11}{hint.args[0]}")
+        anchor = hint.kwargs.get("docs")
+        if anchor and step:
+            lines.append(f"  {'Read:':<11}{step.docs_page}{anchor}")
+    return "\n".join(lines)
+
+
+def symbol(mark):
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        mark.encode(encoding)
+        return mark
+    except UnicodeEncodeError:
+        return {"✓": "ok ", "✗": "XX "}[mark]
+
+
+def write_results(path, results, collection_errors):
+    if collection_errors:
+        status, message = "error", "\n".join(collection_errors)
+    elif results and all(entry["status"] == "pass" for entry in results):
+        status, message = "pass", None
+    elif results:
+        status, message = "fail", None
+    else:
+        status, message = "error", "No checks ran."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"version": 3, "status": status, "message": message, "tests": results}
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,82 @@
+"""Grade one step: run its suite against a file, print what a learner needs, write results.json."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from .course import RESULTS_DIR, ROOT, next_step
+from .plugin import symbol
+
+# A check that runs longer than this is stopped by pytest-timeout. The checks
+# bound every wait themselves (a few seconds); this only catches a bug in them.
+CHECK_TIMEOUT_SECONDS = 60
+
+
+def command(step_number, action="check"):
+    """How the learner runs a command, in the form they used to start this one."""
+    if os.environ.get("COURSE_VIA_MAKE"):
+        return {"check": f"make check STEP={step_number}", "hint": f"make hint STEP={step_number}"}[action]
+    prefix = "python -m checks"
+    return {"check": f"{prefix} {step_number}", "hint": f"{prefix} hint {step_number}"}[action]
+
+
+def grade(step, learner_file, results_file=None, label=None, only=None):
+    """Run ``step``'s checks against ``learner_file``; print the report; return 0 when all pass."""
+    results_file = Path(results_file or RESULTS_DIR / f"{step.name}.json")
+    shown = label or relative(learner_file)
+    print(f"{step.title}: checking {shown}\n", flush=True)
+    arguments = [
+        str(step.tests_dir),
+        "-p", "no:terminal",
+        "-p", "no:cacheprovider",
+        "--import-mode=importlib",
+        f"--rootdir={ROOT}",
+        "-o", f"timeout={CHECK_TIMEOUT_SECONDS}",
+        "--learner-report",
+        f"--learner-file={learner_file}",
+        f"--results={results_file}",
+    ]
+    if only:
+        arguments += ["-k", " or ".join(only)]
+    pytest.main(arguments)
+    document = json.loads(results_file.read_text(encoding="utf-8"))
+    return summarise(step, document, learner_file, results_file)
+
+
+def summarise(step, document, learner_file, results_file):
+    tests = document["tests"]
+    failed = [test for test in tests if test["status"] != "pass"]
+    passing = len(tests) - len(failed)
+    if document["status"] == "error" and not tests:
+        print(f"The checks could not run:\n{document['message']}")
+        return 2
+    for number, test in enumerate(failed, 1):
+        task = f"   (TODO {test['task_id']})" if test.get("task_id") else ""
+        print(f"\n{symbol('✗')} {number}. {test['name']}{task}")
+        print(test["message"] or "")
+    print()
+    print(f"{step.title}: {passing}/{len(tests)} checks passing")
+    if not failed:
+        print(f"All checks pass. Well done!")
+        print(f"Compare with the reference solution: {relative(step.solution_dir)}/")
+        later = next_step(step)
+        if later:
+            print(f"Next: {later.title}. Open {relative(later.main_file)} and run {command(later.number)}.")
+        else:
+            print("That was the last step: you built an HTTP server.")
+    else:
+        print("Start with the first failing check: later ones often fail for the same reason.")
+        print(f"Stuck? {command(step.number, 'hint')} shows a hint. Run {command(step.number)} again after each change.")
+    print(f"(Results for graders: {relative(results_file)})")
+    return 0 if not failed else 1
+
+
+def relative(path):
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,245 @@
+"""Talking to a learner's server over real sockets, and reading its answers strictly.
+
+``exchange()`` sends bytes (whole or in pieces) and reads until the server
+closes the connection or a deadline passes. ``Exchange.response()`` parses what
+came back with h11, a strict HTTP/1.1 parser written by other people, so a
+response that a browser might forgive but the RFC does not is caught.
+"""
+
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+
+import h11
+
+from .report import CheckFailed, caret_diff, visible
+
+# Seconds to wait for a response from a server on this same machine.
+# Loopback answers take milliseconds; this only bounds a hang.
+ANSWER_TIMEOUT = 3.0
+
+# The port `make serve` uses, shown in the commands a learner can paste.
+SERVE_PORT = 8080
+
+
+def get_request(path="/", host="127.0.0.1"):
+    """The bytes of a minimal, valid HTTP/1.1 GET."""
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode("ascii")
+
+
+@dataclass
+class Exchange:
+    """One connection: what was sent, what came back, and how it ended."""
+
+    server: object
+    sent: bytes
+    pieces: int = 1
+    received: bytes = b""
+    closed: bool = False  # the server closed its side (we read end-of-file)
+    reset: bool = False  # the connection was reset instead of closed
+    timed_out: bool = False
+    answered_early: int | None = None  # bytes sent when the server answered before the request ended
+    timeout: float = ANSWER_TIMEOUT
+    stuck: list = field(default_factory=list)
+
+    def how_it_ended(self):
+        if self.reset:
+            return "the server reset the connection (it closed without reading, or crashed)"
+        if self.closed and not self.received:
+            return "the connection was closed without a single byte of response"
+        if self.timed_out and not self.received:
+            return f"nothing arrived within {self.timeout:g} s; the connection is still open"
+        if self.timed_out:
+            return f"then nothing more within {self.timeout:g} s, and the connection is still open"
+        return "then the server closed the connection"
+
+    def sent_text(self):
+        text = visible(self.sent)
+        if self.pieces > 1:
+            text += f"\n(sent in {self.pieces} pieces, with short pauses between them)"
+        return text
+
+    def received_text(self):
+        if not self.received:
+            return f"(nothing) — {self.how_it_ended()}"
+        return visible(self.received) + f"\n({self.how_it_ended()})"
+
+    def fail(self, summary, expected, meaning=None, detail=None):
+        """A ``CheckFailed`` that shows this exchange in full."""
+        return CheckFailed(
+            summary,
+            sent=self.sent_text(),
+            expected=expected,
+            received=self.received_text(),
+            detail=detail,
+            stuck=self.stuck,
+            meaning=meaning,
+            server_output=self.server.output(),
+            reproduce=reproduce(self.sent),
+        )
+
+    def response(self, expected="a complete HTTP response"):
+        """The response, parsed strictly; fails with a teaching message if there is none or it is malformed."""
+        if not self.received:
+            raise self.fail("No response came back.", expected)
+        try:
+            return parse_response(self.received, self.closed, request_method(self.sent))
+        except IncompleteResponse as problem:
+            raise self.fail(f"The response is incomplete: {problem}", expected)
+        except h11.RemoteProtocolError as problem:
+            raise self.fail(
+                "The response is not valid HTTP/1.1, says h11 (a strict parser).",
+                expected,
+                detail=f"h11 says: {problem}\n" + (caret_diff(b"HTTP/1.1 ", self.received) or ""),
+            )
+
+
+class IncompleteResponse(Exception):
+    pass
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    http_version: str
+    headers: list  # [(lowercase name, value)], in order, as h11 decoded them
+    body: bytes
+    raw_head: bytes
+
+    def header(self, name):
+        """The value of header ``name`` (any case), or None; repeated headers are joined with ', '."""
+        values = [value for key, value in self.headers if key == name.lower()]
+        return ", ".join(values) if values else None
+
+    def header_count(self, name):
+        return sum(1 for key, _ in self.headers if key == name.lower())
+
+
+def request_method(sent):
+    return sent.split(b" ", 1)[0].decode("ascii", "replace") or "GET"
+
+
+def parse_response(raw, closed, method="GET"):
+    """Parse ``raw`` as the server's response to one request, with h11.
+
+    Raises ``h11.RemoteProtocolError`` for malformed bytes and
+    ``IncompleteResponse`` when the bytes stop before the response ends.
+    """
+    connection = h11.Connection(our_role=h11.CLIENT)
+    connection.send(h11.Request(method=method, target="/", headers=[("Host", "checks")]))
+    connection.send(h11.EndOfMessage())
+    connection.receive_data(raw)
+    if closed:
+        connection.receive_data(b"")
+    head, body = None, bytearray()
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            raise IncompleteResponse(
+                "the head never ended with a blank line (\\r\\n\\r\\n)" if head is None
+                else f"the body stopped after {len(body)} bytes, before the response said it would end"
+            )
+        if isinstance(event, h11.Response):
+            head = event
+        elif isinstance(event, h11.InformationalResponse):
+            continue
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+            break
+    end_of_head = raw.find(b"\r\n\r\n")
+    return Response(
+        status=head.status_code,
+        reason=head.reason.decode("latin-1"),
+        http_version=head.http_version.decode("ascii"),
+        headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in head.headers],
+        body=bytes(body),
+        raw_head=raw[: end_of_head + 4] if end_of_head >= 0 else raw,
+    )
+
+
+def exchange(server, data, pieces=1, pause=0.05, timeout=ANSWER_TIMEOUT, shut_write=False):
+    """Send ``data`` to ``server`` (in ``pieces`` writes, ``pause`` s apart) and read until close or ``timeout``."""
+    result = Exchange(server=server, sent=data, pieces=pieces, timeout=timeout)
+    with connect(server) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each piece its own packet
+        step = max(1, -(-len(data) // pieces))
+        for index in range(0, len(data), step):
+            if index:
+                time.sleep(pause)  # the client is slow on purpose; the server must cope
+                if answered(conn):
+                    result.answered_early = index
+                    break
+            try:
+                conn.sendall(data[index:index + step])
+            except (BrokenPipeError, ConnectionResetError):
+                result.reset = True
+                return result
+        if shut_write:
+            conn.shutdown(socket.SHUT_WR)
+        read_until_closed(conn, result, timeout)
+    return result
+
+
+def answered(conn):
+    """True when the server has sent something (or closed) already."""
+    readable, _, _ = select.select([conn], [], [], 0)
+    return bool(readable)
+
+
+def read_until_closed(conn, result, timeout):
+    """Read into ``result.received`` until end-of-file, a reset, or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            result.timed_out = True
+            result.stuck = result.server.where_stuck()
+            break
+        conn.settimeout(remaining)
+        try:
+            chunk = conn.recv(65536)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            result.reset = True
+            break
+        if not chunk:
+            result.closed = True
+            break
+        received += chunk
+    result.received = bytes(received)
+    return result
+
+
+def connect(server, timeout=ANSWER_TIMEOUT):
+    """A connected client socket, or a ``CheckFailed`` that says why there is none."""
+    try:
+        return socket.create_connection(server.address, timeout=timeout)
+    except ConnectionRefusedError:
+        raise CheckFailed(
+            f"Nothing is listening on {server.address[0]}:{server.address[1]}, the port your server reported.",
+            meaning="Did start() call listen()? Does serve_forever() close the socket too early?",
+            server_output=server.output(),
+        ) from None
+    except TimeoutError:
+        raise CheckFailed(
+            f"Connecting to {server.address[0]}:{server.address[1]} took more than {timeout:g} s.",
+            stuck=server.where_stuck(),
+            meaning="The listen backlog is full and nobody is calling accept().",
+            server_output=server.output(),
+        ) from None
+
+
+def reproduce(sent):
+    """A command a learner can paste to send the same bytes to their own server."""
+    server = "(start your server first, in another terminal: make serve STEP=<n>)"
+    if sent.startswith(b"GET ") and sent.endswith(b"\r\n\r\n") and sent.count(b"\r\n") <= 3:
+        path = sent.split(b" ")[1].decode("ascii", "replace")
+        return f"curl -v http://127.0.0.1:{SERVE_PORT}{path}\n{server}"
+    text = sent.decode("latin-1").replace("\\", "\\\\").replace("'", "'\\''").replace("%", "%%")
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return f"printf '{text}' | nc 127.0.0.1 {SERVE_PORT}\n{server}"
