@@ -39,6 +39,9 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 DUMP_BEGIN = "--- stacks begin ---"
 DUMP_END = "--- stacks end ---"
 
+# The main thread and the control thread both write to the checks; one at a time.
+_writing = threading.Lock()
+
 
 def main(argv):
     learner_file, options_json, mode = argv
@@ -49,14 +52,20 @@ def main(argv):
     faulthandler.enable(file=sys.stderr)
 
     def tell(event, **details):
-        control.write(json.dumps({"event": event, **details}) + "\n")
-        control.flush()
+        with _writing:
+            control.write(json.dumps({"event": event, **details}) + "\n")
+            control.flush()
 
     def fail(stage, error):
         traceback.print_exception(error, file=sys.stderr)
         tell("failed", stage=stage, **describe(error, learner_file))
         control.close()
         os._exit(3)
+
+    # Commands are read on their own thread from the start, so that stacks can
+    # be dumped even while the learner's file is still importing (or stuck there).
+    running = {}
+    threading.Thread(target=obey, args=(control, running), name="checks-control", daemon=True).start()
 
     try:
         module = load(learner_file)
@@ -79,27 +88,36 @@ def main(argv):
         tell("failed", stage="port", error=problem, file=learner_file, line=None)
         os._exit(3)
 
+    running["server"] = server
     if mode == "serve":
-        serving = threading.Thread(target=serve, args=(server,), name="serve_forever", daemon=True)
-        serving.start()
-    else:
-        serving = None
+        running["serving"] = threading.Thread(target=serve, args=(server,), name="serve_forever", daemon=True)
+        running["serving"].start()
     tell("listening", port=server.port)
+    threading.Event().wait()  # the control thread ends the process
 
+
+def obey(control, running):
+    """Carry out the commands read from stdin; exit the process at end of input."""
     for command in sys.stdin:
         command = command.strip()
         if command == "dump":
-            control.write(DUMP_BEGIN + "\n")
-            control.flush()
-            faulthandler.dump_traceback(file=control, all_threads=True)
-            control.write(DUMP_END + "\n")
-            control.flush()
-        elif command == "stop":
-            tell("stopped", **stop(server, serving))
+            with _writing:
+                control.write(DUMP_BEGIN + "\n")
+                control.flush()
+                faulthandler.dump_traceback(file=control, all_threads=True)
+                control.write(DUMP_END + "\n")
+                control.flush()
+        elif command == "stop" and "server" in running:
+            report = stop(running["server"], running.get("serving"))
+            with _writing:
+                control.write(json.dumps({"event": "stopped", **report}) + "\n")
+                control.flush()
     os._exit(0)
 
 
 def load(path):
+    # As when running `python server.py`: the file's own folder comes first on the import path.
+    sys.path.insert(0, str(Path(path).resolve().parent))
     spec = importlib.util.spec_from_file_location("learner_server", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -21,7 +21,7 @@ from .course import ROOT
 from .report import CheckFailed
 
 # Seconds the learner's file gets to import and start listening.
-START_TIMEOUT = 10.0
+START_TIMEOUT = 5.0
 # Seconds the child gets to print its stacks or report on shutdown.
 CONTROL_TIMEOUT = 5.0
 
@@ -40,8 +40,9 @@ class StuckFrame:
 class LearnerServer:
     """A learner's ``HTTPServer`` listening on 127.0.0.1 in a child process."""
 
-    def __init__(self, learner_file, options=None, mode="serve"):
+    def __init__(self, learner_file, options=None, mode="serve", step_number=None):
         self.learner_file = Path(learner_file).resolve()
+        self.step_number = step_number  # shown in the commands a learner can paste
         self.options = options or {}
         self.mode = mode
         self.port = None
@@ -101,11 +102,7 @@ class LearnerServer:
     def _where(self, event):
         if not event.get("line"):
             return ""
-        try:
-            shown = Path(event["file"]).resolve().relative_to(ROOT).as_posix()
-        except ValueError:
-            shown = event["file"]
-        return f" ({shown}, line {event['line']})"
+        return f" ({shown_path(event['file'])}, line {event['line']})"
 
     def _read_control(self):
         dump = None
@@ -207,6 +204,14 @@ def learner_frames(dump, learner_file):
             frames.append(StuckFrame(thread, learner_file.name, number, frame["function"], code))
             found = True  # most recent call first: the first one is the innermost
     return frames
+
+
+def shown_path(path):
+    """A path as a learner knows it: relative to the course folder when inside it."""
+    try:
+        return Path(path).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _source_line(path, number):

@@ -66,11 +66,11 @@ def learner_file(request, step):
 
 
 @pytest.fixture
-def start_server(learner_file):
+def start_server(learner_file, step):
     started = []
 
     def start(options=None, mode="serve"):
-        server = LearnerServer(learner_file, options, mode)
+        server = LearnerServer(learner_file, options, mode, step.number)
         started.append(server)
         return server.start()
 
@@ -141,7 +141,7 @@ def check_name(item):
 
 def test_code(item):
     try:
-        return textwrap.dedent(inspect.getsource(item.function))
+        return textwrap.dedent(inspect.getsource(getattr(item, "function", None)))
     except (OSError, TypeError):
         return None
 

@@ -46,8 +46,12 @@ class CheckFailed(AssertionError):
             lines += ["  " + line for line in self.detail.splitlines()]
         if self.stuck:
             lines.append("  Your server was here when the check gave up:")
+            places = {}
             for frame in self.stuck:
-                lines.append(f"    {frame.file}, line {frame.line}, in {frame.function}:  {frame.code}")
+                place = f"{frame.file}, line {frame.line}, in {frame.function}:  {frame.code}"
+                places[place] = places.get(place, 0) + 1
+            for place, threads in places.items():
+                lines.append(f"    {place}" + (f"   ({threads} threads)" if threads > 1 else ""))
             meaning = self.meaning or explain_stuck(self.stuck)
             if meaning:
                 lines += field("Meaning", meaning)

@@ -53,15 +53,24 @@ def summarise(step, document, learner_file, results_file):
     if document["status"] == "error" and not tests:
         print(f"The checks could not run:\n{document['message']}")
         return 2
+    causes = {}
     for number, test in enumerate(failed, 1):
         task = f"   (TODO {test['task_id']})" if test.get("task_id") else ""
         print(f"\n{symbol('✗')} {number}. {test['name']}{task}")
-        print(test["message"] or "")
+        facts, advice = split_advice(test["message"] or "")
+        if facts in causes:
+            print(f"  Same failure as {causes[facts]} above.")
+        else:
+            causes[facts] = f"number {number}"
+            print(facts)
+        if advice:
+            print(advice)
     print()
     print(f"{step.title}: {passing}/{len(tests)} checks passing")
     if not failed:
-        print(f"All checks pass. Well done!")
-        print(f"Compare with the reference solution: {relative(step.solution_dir)}/")
+        print("All checks pass. Well done!")
+        solution = step.solution_dir / step.main_file.name
+        print(f"Compare with the reference solution: diff {relative(learner_file)} {relative(solution)}")
         later = next_step(step)
         if later:
             print(f"Next: {later.title}. Open {relative(later.main_file)} and run {command(later.number)}.")
@@ -72,6 +81,15 @@ def summarise(step, document, learner_file, results_file):
         print(f"Stuck? {command(step.number, 'hint')} shows a hint. Run {command(step.number)} again after each change.")
     print(f"(Results for graders: {relative(results_file)})")
     return 0 if not failed else 1
+
+
+def split_advice(message):
+    """A failure message split into its facts and its closing Hint/Read lines."""
+    lines = message.splitlines()
+    cut = len(lines)
+    while cut and lines[cut - 1].lstrip().startswith(("Hint:", "Read:")):
+        cut -= 1
+    return "\n".join(lines[:cut]), "\n".join(lines[cut:])
 
 
 def relative(path):

@@ -76,7 +76,7 @@ class Exchange:
             stuck=self.stuck,
             meaning=meaning,
             server_output=self.server.output(),
-            reproduce=reproduce(self.sent),
+            reproduce=reproduce(self.sent, self.server.step_number),
         )
 
     def response(self, expected="a complete HTTP response"):
@@ -234,9 +234,11 @@ def connect(server, timeout=ANSWER_TIMEOUT):
         ) from None
 
 
-def reproduce(sent):
+def reproduce(sent, step_number=None):
     """A command a learner can paste to send the same bytes to their own server."""
-    server = "(start your server first, in another terminal: make serve STEP=<n>)"
+    if not sent:
+        return None
+    server = f"(start your server first, in another terminal: make serve STEP={step_number or '<n>'})"
     if sent.startswith(b"GET ") and sent.endswith(b"\r\n\r\n") and sent.count(b"\r\n") <= 3:
         path = sent.split(b" ")[1].decode("ascii", "replace")
         return f"curl -v http://127.0.0.1:{SERVE_PORT}{path}\n{server}"

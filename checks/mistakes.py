@@ -1,0 +1,42 @@
+"""Common learner mistakes: small edits of a step's solution that its checks must catch.
+
+Each step's ``mistakes.toml`` lists them; ``make test`` applies every edit and
+proves the checks named in ``caught_by`` fail on the result.
+"""
+
+import tomllib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str
+    caught_by: tuple
+    changes: tuple  # ((old, new), ...)
+
+    def apply(self, solution_text):
+        """The solution with this mistake made; ``ValueError`` if an edit no longer fits."""
+        text = solution_text
+        for old, new in self.changes:
+            found = text.count(old)
+            if found != 1:
+                raise ValueError(
+                    f"mistake {self.name!r}: the text to replace occurs {found} times in the "
+                    f"solution (it must occur exactly once); update mistakes.toml:\n{old}"
+                )
+            text = text.replace(old, new)
+        return text
+
+
+def load(step):
+    if not step.mistakes_file.exists():
+        return []
+    document = tomllib.loads(step.mistakes_file.read_text(encoding="utf-8"))
+    return [
+        Mistake(
+            name=entry["name"],
+            caught_by=tuple(entry["caught_by"]),
+            changes=tuple((change["old"], change["new"]) for change in entry["change"]),
+        )
+        for entry in document.get("mistake", [])
+    ]

@@ -1,0 +1,84 @@
+"""The grading contract of every step (COURSE_DESIGN.md): what `make test` proves.
+
+* the reference solution passes every check;
+* the pristine starter fails every check;
+* the committed starter is exactly the one generated from the solution;
+* every common mistake in mistakes.toml is caught by the checks it names,
+  and every check catches at least one of them.
+"""
+
+import ast
+
+import pytest
+
+from checks import mistakes, starters
+from checks.course import all_steps
+
+from .grading import grade
+
+STEPS = all_steps()
+MISTAKES = [(step, mistake) for step in STEPS for mistake in mistakes.load(step)]
+
+
+def check_ids(step):
+    """The names of the graded test functions of a step, read from its test files."""
+    names = []
+    for path in sorted(step.tests_dir.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names += [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+    return names
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_solution_passes_every_check(step, tmp_path):
+    outcome = grade(step, "--solution", tmp_path)
+    failing = [test for test in outcome.tests if test["status"] != "pass"]
+    assert outcome.tests, f"{step.name}: no checks ran\n{outcome.output}"
+    assert not failing, f"{step.name}: the solution fails:\n" + "\n\n".join(
+        f"{test['id']}:\n{test['message']}" for test in failing
+    )
+    assert sorted(test["id"] for test in outcome.tests) == sorted(check_ids(step))
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_starter_fails_every_check(step, tmp_path):
+    outcome = grade(step, "--starter", tmp_path)
+    passing = [test["id"] for test in outcome.tests if test["status"] == "pass"]
+    assert len(outcome.tests) == len(check_ids(step)), outcome.output
+    assert not passing, f"{step.name}: these checks pass on the pristine starter, so they grade nothing: {passing}"
+
+
+def test_committed_starters_match_their_solutions():
+    stale = starters.out_of_sync(STEPS)
+    assert not stale, f"starters out of date (run `make starters`): {[str(path) for path in stale]}"
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_every_check_has_a_task_and_a_plain_name(step, tmp_path):
+    todo_numbers = set(starters.tasks(step.solution_dir.joinpath(step.main_file.name).read_text(encoding="utf-8")))
+    outcome = grade(step, "--solution", tmp_path)
+    for test in outcome.tests:
+        assert test["name"] != test["id"], f"{test['id']} needs a docstring: its first line names the check"
+        assert test["task_id"] in todo_numbers, f"{test['id']}: task {test['task_id']} is not a TODO of the starter"
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_every_check_catches_a_common_mistake(step):
+    caught = {name for mistake in mistakes.load(step) for name in mistake.caught_by}
+    uncaught = [name for name in check_ids(step) if name not in caught]
+    unknown = sorted(caught - set(check_ids(step)))
+    assert not unknown, f"mistakes.toml names checks that do not exist: {unknown}"
+    assert not uncaught, f"{step.name}: these checks catch no mistake in mistakes.toml: {uncaught}"
+
+
+@pytest.mark.parametrize(
+    "step, mistake", MISTAKES, ids=[f"{step.name}: {mistake.name}" for step, mistake in MISTAKES]
+)
+def test_mistake_is_caught(step, mistake, tmp_path):
+    solution = (step.solution_dir / step.main_file.name).read_text(encoding="utf-8")
+    learner_file = tmp_path / step.main_file.name
+    learner_file.write_text(mistake.apply(solution), encoding="utf-8")
+    outcome = grade(step, "--file", tmp_path, learner_file, only=mistake.caught_by)
+    statuses = {test["id"]: test["status"] for test in outcome.tests}
+    missed = [name for name in mistake.caught_by if statuses.get(name) != "fail"]
+    assert not missed, f"mistake {mistake.name!r} was not caught by {missed}:\n{outcome.output}"
