@@ -62,6 +62,16 @@ def main(argv):
         control.close()
         os._exit(3)
 
+    def report_thread_error(args):
+        """A thread died with an error (say, handle_client raised): print it and tell the checks."""
+        if args.exc_type is SystemExit:
+            return
+        print(f"Exception in thread {args.thread.name if args.thread else '?'}:", file=sys.stderr)
+        traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=sys.stderr)
+        tell("thread-error", **describe(args.exc_value, learner_file))
+
+    threading.excepthook = report_thread_error
+
     # Commands are read on their own thread from the start, so that stacks can
     # be dumped even while the learner's file is still importing (or stuck there).
     running = {}
@@ -90,7 +100,9 @@ def main(argv):
 
     running["server"] = server
     if mode == "serve":
-        running["serving"] = threading.Thread(target=serve, args=(server,), name="serve_forever", daemon=True)
+        running["serving"] = threading.Thread(
+            target=serve, args=(server, tell, learner_file), name="serve_forever", daemon=True
+        )
         running["serving"].start()
     tell("listening", port=server.port)
     threading.Event().wait()  # the control thread ends the process
@@ -125,12 +137,13 @@ def load(path):
     return module
 
 
-def serve(server):
+def serve(server, tell, learner_file):
+    """Run the accept loop; if it dies, say so at once, so no check waits for it in vain."""
     try:
         server.serve_forever()
-    except BaseException:
+    except BaseException as error:
         traceback.print_exc()
-        print("serve_forever() stopped because of the error above.", file=sys.stderr)
+        tell("crashed", **describe(error, learner_file))
 
 
 def check_port(server, module):

@@ -46,6 +46,9 @@ class LearnerServer:
         self.options = options or {}
         self.mode = mode
         self.port = None
+        self.crash = None  # set when serve_forever() dies with an error
+        self.thread_errors = []  # errors that ended other threads, handle_client's included
+        self._news = threading.Condition()  # notified when a crash or thread error is reported
         self._events = queue.Queue()
         self._stderr = tempfile.TemporaryFile()
         self._process = None
@@ -99,6 +102,28 @@ class LearnerServer:
         }.get(stage, f"Your server failed to start{where}.")
         return CheckFailed(summary, received=error, server_output=self.output() if stage != "port" else None)
 
+    def wait_for_crash(self, seconds):
+        """True if serve_forever() died, or dies within ``seconds`` (its report may lag its effects)."""
+        with self._news:
+            return self._news.wait_for(lambda: self.crash is not None, seconds)
+
+    def wait_for_thread_error(self, since, seconds):
+        """The index of a thread error reported after the first ``since`` ones, waiting up to ``seconds``."""
+        with self._news:
+            if self._news.wait_for(lambda: len(self.thread_errors) > since, seconds):
+                return since
+        return None
+
+    def crash_text(self):
+        """serve_forever()'s error in one line, with the learner's file and line, or None."""
+        if self.crash is None:
+            return None
+        return f"serve_forever() stopped with an error{self._where(self.crash)}: {self.crash.get('error')}"
+
+    def thread_error_text(self, index):
+        event = self.thread_errors[index]
+        return f"a thread of your server stopped with an error{self._where(event)}: {event.get('error')}"
+
     def _where(self, event):
         if not event.get("line"):
             return ""
@@ -117,9 +142,18 @@ class LearnerServer:
                 dump.append(line)
             else:
                 try:
-                    self._events.put(json.loads(line))
+                    event = json.loads(line)
                 except ValueError:
-                    pass
+                    continue
+                if event.get("event") in ("thread-error", "crashed"):
+                    with self._news:
+                        if event["event"] == "crashed":
+                            self.crash = event
+                        else:
+                            self.thread_errors.append(event)
+                        self._news.notify_all()
+                else:
+                    self._events.put(event)
         self._events.put({"event": "exited"})
 
     def _next_event(self, timeout):

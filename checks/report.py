@@ -16,6 +16,7 @@ The pytest plugin adds the check's hint and docs link, and a command to try.
 """
 
 import re
+import sysconfig
 
 MAX_SHOWN_BYTES = 600
 LABEL_WIDTH = 11
@@ -146,12 +147,27 @@ def explain_stuck(frames):
 TRACEBACK_START = re.compile(r"^(Traceback \(most recent call last\):|Exception in thread .*:)$", re.M)
 
 
+# Frames of the checks' own code and of Python's standard library: not the learner's business.
+NOT_LEARNER_FRAME = re.compile(
+    r'^\s+File "(.*[\\/]checks[\\/]\w+\.py|' + re.escape(sysconfig.get_paths()["stdlib"]) + r'[\\/].*)", line \d+'
+)
+
+
 def last_traceback(output, max_lines=16):
     """The last Python traceback the learner's server printed, shortened."""
     starts = [match.start() for match in TRACEBACK_START.finditer(output)]
     if not starts:
         return None
-    lines = output[starts[-1]:].strip().splitlines()
+    lines = []
+    skipping = False
+    for line in output[starts[-1]:].strip().splitlines():
+        if NOT_LEARNER_FRAME.match(line):
+            skipping = True  # this frame, and its code and caret lines below
+            continue
+        if skipping and line.startswith("    "):
+            continue
+        skipping = False
+        lines.append(line)
     if len(lines) > max_lines:
         lines = lines[:2] + ["  …"] + lines[-(max_lines - 3):]
     return "\n".join(lines)

@@ -58,13 +58,20 @@ def tasks(text, source="solution"):
     return {int(m["task"]): (m["anchor"], m["todo"]) for _, _, m in _blocks(text, source)}
 
 
-def render_starter(text, docs_page, source="solution"):
-    """The starter a learner gets: each solution block replaced by its TODO."""
+def render_starter(text, docs_page, source="solution", solved=()):
+    """The starter a learner gets: each solution block replaced by its TODO.
+
+    Tasks listed in ``solved`` keep their solution: a learner part-way through.
+    """
     lines = text.splitlines()
     output = []
     position = 0
     for begin, end, match in _blocks(text, source):
         output.extend(lines[position:begin])
+        if int(match["task"]) in solved:
+            output.extend(lines[begin + 1:end])
+            position = end + 1
+            continue
         indent, task, todo = match["indent"], match["task"], match["todo"]
         where = f"{docs_page}#{match['anchor']}"
         message = f"TODO {task}: {todo} (see {where})"

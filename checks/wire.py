@@ -19,6 +19,12 @@ from .report import CheckFailed, caret_diff, visible
 # Loopback answers take milliseconds; this only bounds a hang.
 ANSWER_TIMEOUT = 3.0
 
+# While waiting for an answer, how often to check whether serve_forever() died.
+CRASH_POLL_INTERVAL = 0.1
+
+# Seconds to wait for the report of a crash whose effect (a closed port) came first.
+CRASH_REPORT_GRACE = 1.0
+
 # The port `make serve` uses, shown in the commands a learner can paste.
 SERVE_PORT = 8080
 
@@ -39,11 +45,21 @@ class Exchange:
     closed: bool = False  # the server closed its side (we read end-of-file)
     reset: bool = False  # the connection was reset instead of closed
     timed_out: bool = False
+    serve_crashed: bool = False  # the accept loop died while we waited
+    thread_error: int | None = None  # index into server.thread_errors of an error that ended our wait
     answered_early: int | None = None  # bytes sent when the server answered before the request ended
     timeout: float = ANSWER_TIMEOUT
     stuck: list = field(default_factory=list)
 
+    def __post_init__(self):
+        # Errors the server reported before this exchange began are not about it.
+        self.errors_before = len(self.server.thread_errors)
+
     def how_it_ended(self):
+        if self.serve_crashed and not self.received:
+            return "nothing arrived, because " + self.server.crash_text()
+        if self.thread_error is not None and not self.received:
+            return "nothing arrived, because " + self.server.thread_error_text(self.thread_error)
         if self.reset:
             return "the server reset the connection (it closed without reading, or crashed)"
         if self.closed and not self.received:
@@ -193,13 +209,20 @@ def read_until_closed(conn, result, timeout):
     """Read into ``result.received`` until end-of-file, a reset, or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     received = bytearray()
+    errors_before = result.errors_before
     while True:
         remaining = deadline - time.monotonic()
+        if result.server.crash is not None and not received:
+            result.serve_crashed = True  # nobody will ever accept this connection
+            break
+        if len(result.server.thread_errors) > errors_before and not received:
+            result.thread_error = errors_before  # the thread serving us died: no answer will come
+            break
         if remaining <= 0:
             result.timed_out = True
             result.stuck = result.server.where_stuck()
             break
-        conn.settimeout(remaining)
+        conn.settimeout(min(remaining, CRASH_POLL_INTERVAL))
         try:
             chunk = conn.recv(65536)
         except TimeoutError:
@@ -212,6 +235,9 @@ def read_until_closed(conn, result, timeout):
             break
         received += chunk
     result.received = bytes(received)
+    if not received and (result.closed or result.reset) and result.thread_error is None:
+        # The connection ended with no answer: if a thread crashed, its report may still be on its way.
+        result.thread_error = result.server.wait_for_thread_error(errors_before, CRASH_REPORT_GRACE)
     return result
 
 
@@ -220,6 +246,9 @@ def connect(server, timeout=ANSWER_TIMEOUT):
     try:
         return socket.create_connection(server.address, timeout=timeout)
     except ConnectionRefusedError:
+        crashed = crash_failure(server)
+        if crashed:
+            raise crashed from None
         raise CheckFailed(
             f"Nothing is listening on {server.address[0]}:{server.address[1]}, the port your server reported.",
             meaning="Did start() call listen()? Does serve_forever() close the socket too early?",
@@ -232,6 +261,26 @@ def connect(server, timeout=ANSWER_TIMEOUT):
             meaning="The listen backlog is full and nobody is calling accept().",
             server_output=server.output(),
         ) from None
+
+
+def crash_failure(server):
+    """If serve_forever() died (or dies within a moment), a ``CheckFailed`` saying so; else None."""
+    if not server.wait_for_crash(CRASH_REPORT_GRACE):
+        return None
+    return CheckFailed(
+        "Your server stopped accepting connections.",
+        received=server.crash_text(),
+        meaning=explain_error(server.crash.get("error", "")),
+        server_output=server.output(),
+    )
+
+
+def explain_error(error):
+    if error.startswith("NotImplementedError"):
+        return "That TODO is not done yet: the starter's TODOs raise NotImplementedError until you write them."
+    if "[Errno 22]" in error:
+        return "accept() fails with 'Invalid argument' on a socket that is not listening: did start() call listen()?"
+    return "The loop that accepts clients ended, so nobody is accepting new connections."
 
 
 def reproduce(sent, step_number=None):

@@ -82,3 +82,28 @@ def test_mistake_is_caught(step, mistake, tmp_path):
     statuses = {test["id"]: test["status"] for test in outcome.tests}
     missed = [name for name in mistake.caught_by if statuses.get(name) != "fail"]
     assert not missed, f"mistake {mistake.name!r} was not caught by {missed}:\n{outcome.output}"
+
+
+TASKS = [
+    (step, task)
+    for step in STEPS
+    for task in starters.tasks((step.solution_dir / step.main_file.name).read_text(encoding="utf-8"))
+]
+
+
+@pytest.mark.parametrize("step, task", TASKS, ids=[f"{step.name}: TODO {task}" for step, task in TASKS])
+def test_checks_of_a_todo_fail_while_only_that_todo_is_left(step, task, tmp_path):
+    """A check labelled `TODO n` must really grade TODO n: with every other TODO done, it fails."""
+    solution_file = step.solution_dir / step.main_file.name
+    solution = solution_file.read_text(encoding="utf-8")
+    others = set(starters.tasks(solution)) - {task}
+    learner_file = tmp_path / step.main_file.name
+    learner_file.write_text(
+        starters.render_starter(solution, step.docs_page, step.relative(solution_file), solved=others),
+        encoding="utf-8",
+    )
+    outcome = grade(step, "--file", tmp_path, learner_file)
+    labelled = [test for test in outcome.tests if test["task_id"] == task]
+    assert labelled, f"no check is labelled TODO {task}"
+    passing = [test["id"] for test in labelled if test["status"] == "pass"]
+    assert not passing, f"these checks pass although TODO {task} is not done: {passing}"

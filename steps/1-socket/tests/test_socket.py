@@ -14,7 +14,7 @@ import requests
 
 from checks.launch import SHUTDOWN_GRACE_SECONDS
 from checks.report import CheckFailed, caret_diff
-from checks.wire import ANSWER_TIMEOUT, Exchange, connect, exchange, get_request, read_until_closed
+from checks.wire import ANSWER_TIMEOUT, Exchange, connect, crash_failure, exchange, get_request, read_until_closed
 
 # The heading of the step's page, as a client should decode it.
 HEADING = "Hello from your own server — it works!"
@@ -93,6 +93,10 @@ def test_requests_can_fetch_the_page(server):
     try:
         response = requests.get(url, timeout=ANSWER_TIMEOUT)
     except requests.RequestException as problem:
+        if isinstance(problem, requests.ConnectionError):
+            crashed = crash_failure(server)
+            if crashed:
+                raise crashed from None
         raise CheckFailed(
             f"requests.get({url!r}) failed.",
             expected="a 200 response with the page",
