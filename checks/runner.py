@@ -14,6 +14,9 @@ from .plugin import symbol
 # bound every wait themselves (a few seconds); this only catches a bug in them.
 CHECK_TIMEOUT_SECONDS = 60
 
+# The course has five steps (COURSE_DESIGN.md); the last one finishes the server.
+FINAL_STEP = 5
+
 
 def command(step_number, action="check"):
     """How the learner runs a command, in the form they used to start this one."""
@@ -74,6 +77,8 @@ def summarise(step, document, learner_file, results_file):
         later = next_step(step)
         if later:
             print(f"Next: {later.title}. Open {relative(later.main_file)} and run {command(later.number)}.")
+        elif step.number < FINAL_STEP:
+            print(f"Step {step.number + 1} is not in the course yet: check back soon.")
         else:
             print("That was the last step: you built an HTTP server.")
     else:

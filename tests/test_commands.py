@@ -1,0 +1,103 @@
+"""The learner's helper commands (reset, skip, hint, progress), run in a copy of the course.
+
+Each test copies the committed files into a temporary folder, so the real
+working tree is never touched, and runs ``python -m checks`` there as a learner would.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from checks import starters
+from checks.course import ROOT, find_step
+
+STEP = find_step("1")
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A copy of the course's committed files, sharing this run's .venv."""
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    copy = tmp_path / "course"
+    for name in listed.stdout.splitlines():
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    os.symlink(ROOT / ".venv", copy / ".venv")
+    return copy
+
+
+def run(course, *args):
+    environment = {key: value for key, value in os.environ.items() if key != "COURSE_VIA_MAKE"}
+    return subprocess.run(
+        [sys.executable, "-m", "checks", *args], cwd=course, capture_output=True, text=True, timeout=300, env=environment
+    )
+
+
+def learner_file(course):
+    return course / "steps" / STEP.name / "server.py"
+
+
+def test_reset_backs_up_the_learners_work_then_restores_the_starter(course):
+    work = learner_file(course).read_text(encoding="utf-8") + "# my work in progress\n"
+    learner_file(course).write_text(work, encoding="utf-8")
+
+    finished = run(course, "reset", "1")
+
+    assert finished.returncode == 0, finished.stderr
+    backups = list((course / ".backups" / STEP.name).glob("server-*.py"))
+    assert [path.read_text(encoding="utf-8") for path in backups] == [work]
+    assert learner_file(course).read_text(encoding="utf-8") == starters.pristine_starter(STEP, STEP.solution_files[0])
+    assert "Saved your server.py to .backups/1-socket/" in finished.stdout
+
+
+def test_skip_drops_in_the_solution_without_markers_and_it_passes(course):
+    finished = run(course, "skip", "1")
+
+    assert finished.returncode == 0, finished.stderr
+    text = learner_file(course).read_text(encoding="utf-8")
+    assert "SOLUTION" not in text and "--8<--" not in text and "NotImplementedError" not in text
+    assert len(list((course / ".backups" / STEP.name).glob("server-*.py"))) == 1
+    graded = run(course, "check", "1")
+    assert graded.returncode == 0, graded.stdout
+    assert "9/9 checks passing" in graded.stdout
+    assert "Step 2 is not in the course yet" in graded.stdout or "Next: Step 2" in graded.stdout
+
+
+def test_check_on_the_starter_fails_and_writes_results(course):
+    finished = run(course, "1")
+
+    assert finished.returncode == 1
+    assert "Step 1 — socket: 0/9 checks passing" in finished.stdout
+    results = json.loads((course / "results" / "1-socket.json").read_text(encoding="utf-8"))
+    assert results["version"] == 3 and results["status"] == "fail"
+    assert {test["status"] for test in results["tests"]} == {"fail"}
+    assert all(test["task_id"] and test["message"] for test in results["tests"])
+
+
+def test_hints_come_one_level_at_a_time(course):
+    first, second = run(course, "hint", "1"), run(course, "hint", "1")
+    every = run(course, "hint", "1", "--all")
+
+    assert "Hint 1" in first.stdout and "(1 of 4)" in first.stdout and "Hint 2" not in first.stdout
+    assert "Hint 2" in second.stdout and "(2 of 4)" in second.stdout
+    assert all(f"({level} of 4)" in every.stdout for level in range(1, 5))
+
+
+def test_progress_lists_each_step(course):
+    finished = run(course, "progress")
+
+    assert finished.returncode == 0, finished.stderr
+    assert "Step 1 — socket  0/9" in finished.stdout
+
+
+@pytest.mark.parametrize("args", [["check", "9"], ["hint", "nine"], ["reset", "0"]])
+def test_an_unknown_step_gets_a_plain_message(course, args):
+    finished = run(course, *args)
+
+    assert finished.returncode == 2
+    assert "There is no step" in finished.stderr and "Traceback" not in finished.stderr
