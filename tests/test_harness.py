@@ -45,6 +45,12 @@ CASES = {
     "reports_wrong_port.py": ("test_get_root_returns_the_page", [
         "not listening on the port it reports", "server.port says",
     ]),
+    "answers_without_a_head.py": ("test_get_root_returns_the_page", [
+        "not valid HTTP/1.1, says h11", "Received:  Hello, World!", "^ first difference, at byte 1",
+    ]),
+    "conflicting_content_lengths.py": ("test_get_root_returns_the_page", [
+        "not valid HTTP/1.1, says h11", "h11 says: conflicting Content-Length headers",
+    ]),
     "never_listens.py": ("test_get_root_returns_the_page", [
         "stopped accepting connections", "Invalid argument", "did start() call listen()",
     ]),
