@@ -65,7 +65,8 @@ class LearnerServer:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
         )
-        threading.Thread(target=self._read_control, daemon=True).start()
+        self._reader = threading.Thread(target=self._read_control, name="learner-server-output", daemon=True)
+        self._reader.start()
         event = self._next_event(START_TIMEOUT)
         if event is None:
             stuck = self.where_stuck()
@@ -205,6 +206,7 @@ class LearnerServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            self._reader.join(timeout=2)  # ends at once: the child's output is closed
             self._process.stdout.close()
         self._stderr.close()
 

@@ -87,3 +87,23 @@ def test_broken_learner_file_fails_clearly_and_cleanly(broken_file, tmp_path):
     assert outcome.seconds < SECONDS_PER_CHECK, f"took {outcome.seconds:.1f} s"
     if os.path.isdir("/proc"):
         assert processes_running(learner_file) == [], "a learner server process outlived the run"
+
+
+def test_a_hanging_server_leaves_no_thread_or_process_behind():
+    """In-process: start a server that hangs, give up on it, and find nothing left running."""
+    import threading
+
+    from checks.learner_server import LearnerServer
+    from checks.wire import exchange, get_request
+
+    threads_before = set(threading.enumerate())
+    server = LearnerServer(BROKEN / "hangs_in_handle_client.py").start()
+    process = server._process
+    try:
+        result = exchange(server, get_request("/"), timeout=0.5)
+        assert result.timed_out and result.stuck, "the hang was not noticed"
+    finally:
+        server.close()
+    assert process.poll() is not None, "the learner's server process is still running"
+    leftover = [thread for thread in set(threading.enumerate()) - threads_before if thread.is_alive()]
+    assert not leftover, f"threads left running: {leftover}"
