@@ -72,9 +72,8 @@ def do_check(args):
         return grade(step, step.solution_dir / step.main_file.name, args.results, only=args.only)
     if args.starter:
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / step.main_file.name
-            path.write_text(starters.pristine_starter(step, step.solution_dir / path.name), encoding="utf-8")
-            return grade(step, path, args.results, label="the pristine starter", only=args.only)
+            main_file = starters.write_variant(step, Path(folder))
+            return grade(step, main_file, args.results, label="the pristine starter", only=args.only)
     learner_file = Path(args.file) if args.file else step.main_file
     if not learner_file.exists():
         print(f"There is no file {learner_file}. `python -m checks reset {step.number}` restores the starter.")
@@ -189,30 +188,21 @@ def do_skip(args):
 
 
 def do_serve(args):
-    """Run the learner's server in this process; turn the usual mistakes into one plain line."""
+    """Run the learner's server (its own main()) here; turn the usual mistakes into one plain line."""
     step = find_step(args.step)
-    path = step.main_file
-    spec = importlib.util.spec_from_file_location("learner_server", path)
+    sys.path.insert(0, str(step.folder))  # as `python server.py` would: the step's modules import each other
+    spec = importlib.util.spec_from_file_location("learner_server", step.main_file)
     module = importlib.util.module_from_spec(spec)
+    print(f"{step.title}: running {rel(step.main_file)}. Try: curl -v http://{args.host}:{args.port}/", flush=True)
     try:
         spec.loader.exec_module(module)
-        server = module.HTTPServer(args.host, args.port)
-        server.start()
+        module.main(["--host", args.host, "--port", str(args.port)])
     except NotImplementedError as todo:
-        print(f"Your server can't start yet: {todo}", file=sys.stderr)
+        print(f"Your server can't run yet: {todo}", file=sys.stderr)
         return 1
     except OSError as problem:
         print(f"Could not listen on {args.host}:{args.port}: {problem.strerror or problem}. "
-              f"Is another server using that port? Try PORT=8081.", file=sys.stderr)
-        return 1
-    print(f"{step.title}: serving {rel(path)} on http://{args.host}:{server.port}/ — press Ctrl-C to stop.")
-    print(f"Try: curl -v http://{args.host}:{server.port}/", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("\nStopped.")
-    except NotImplementedError as todo:
-        print(f"\nYour server stopped: {todo}", file=sys.stderr)
+              f"Is another server using that port? Try PORT={args.port + 1}.", file=sys.stderr)
         return 1
     return 0
 

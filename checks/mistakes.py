@@ -13,6 +13,11 @@ class Mistake:
     name: str
     caught_by: tuple
     changes: tuple  # ((old, new), ...)
+    file: str = "server.py"  # the learner file the mistake is made in
+
+    def edit(self, name, text):
+        """For ``starters.write_variant``: make the mistake in its own file, leave the others."""
+        return self.apply(text) if name == self.file else text
 
     def apply(self, solution_text):
         """The solution with this mistake made; ``ValueError`` if an edit no longer fits."""
@@ -37,6 +42,7 @@ def load(step):
             name=entry["name"],
             caught_by=tuple(entry["caught_by"]),
             changes=tuple((change["old"], change["new"]) for change in entry["change"]),
+            file=entry.get("file", "server.py"),
         )
         for entry in document.get("mistake", [])
     ]

@@ -29,6 +29,7 @@ import pytest
 from .course import ROOT, all_steps
 from .learner_server import LearnerServer
 from .report import CheckFailed
+from .unit import learner_module  # noqa: F401  (a fixture for steps' unit checks)
 
 
 def pytest_addoption(parser):
@@ -135,8 +136,11 @@ class Outcomes:
 
 
 def check_name(item):
+    """The check's name in plain words: its docstring's first line, and which case for a parametrized check."""
     doc = inspect.getdoc(getattr(item, "function", None)) or ""
-    return doc.splitlines()[0].rstrip(".") if doc else item.name
+    name = doc.splitlines()[0].rstrip(".") if doc else item.name
+    case = getattr(getattr(item, "callspec", None), "id", None)
+    return f"{name}: {case}" if case else name
 
 
 def test_code(item):

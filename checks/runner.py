@@ -72,8 +72,9 @@ def summarise(step, document, learner_file, results_file):
     print(f"{step.title}: {passing}/{len(tests)} checks passing")
     if not failed:
         print("All checks pass. Well done!")
-        solution = step.solution_dir / step.main_file.name
-        print(f"Compare with the reference solution: diff {relative(learner_file)} {relative(solution)}")
+        print("Compare with the reference solution:")
+        for solution in step.solution_files:
+            print(f"  diff -u {relative(step.folder / solution.name)} {relative(solution)}")
         later = next_step(step)
         if later:
             print(f"Next: {later.title}. Open {relative(later.main_file)} and run {command(later.number)}.")

@@ -101,6 +101,30 @@ def pristine_starter(step, solution_file):
     return render_starter(solution_file.read_text(encoding="utf-8"), step.docs_page, step.relative(solution_file))
 
 
+def step_tasks(step):
+    """Every numbered TODO of a step, across its files: {task: (anchor, todo text)}."""
+    found = {}
+    for solution_file in step.solution_files:
+        found.update(tasks(solution_file.read_text(encoding="utf-8"), step.relative(solution_file)))
+    return found
+
+
+def write_variant(step, folder, solved=(), edit=None):
+    """Write a step's learner files into ``folder``, with the TODOs in ``solved`` done.
+
+    ``edit(name, text)`` may change a file's text on the way (to plant a mistake).
+    Returns the path of the main file (the one the checks start).
+    """
+    for solution_file in step.solution_files:
+        text = render_starter(
+            solution_file.read_text(encoding="utf-8"), step.docs_page, step.relative(solution_file), solved
+        )
+        if edit is not None:
+            text = edit(solution_file.name, text)
+        (folder / solution_file.name).write_text(text, encoding="utf-8")
+    return folder / step.main_file.name
+
+
 def out_of_sync(steps):
     """Learner files whose committed text differs from the starter generated from the solution."""
     stale = []

@@ -134,7 +134,8 @@ class Response:
 
 
 def request_method(sent):
-    return sent.split(b" ", 1)[0].decode("ascii", "replace") or "GET"
+    """The method that decides how the response is framed: a response to HEAD has no body."""
+    return "HEAD" if sent.startswith(b"HEAD ") else "GET"
 
 
 def parse_response(raw, closed, method="GET"):

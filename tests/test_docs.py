@@ -37,8 +37,7 @@ def page_html(site, docs_page):
 
 def anchors_pointed_to(step):
     """(page, anchor, where) for every docs section that the step's code sends learners to."""
-    solution = (step.solution_dir / step.main_file.name).read_text(encoding="utf-8")
-    for task, (anchor, _) in starters.tasks(solution).items():
+    for task, (anchor, _) in starters.step_tasks(step).items():
         yield step.docs_page, anchor, f"TODO {task}"
     for test_file in step.tests_dir.glob("test_*.py"):
         for anchor in re.findall(r'docs="#([\w-]+)"', test_file.read_text(encoding="utf-8")):

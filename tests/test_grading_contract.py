@@ -20,6 +20,21 @@ STEPS = all_steps()
 MISTAKES = [(step, mistake) for step in STEPS for mistake in mistakes.load(step)]
 
 
+def function_of(check_id):
+    """``test_x[case]`` -> ``test_x``."""
+    return check_id.split("[", 1)[0]
+
+
+_solution_outcomes = {}
+
+
+def solution_outcome(step, tmp_path_factory):
+    """The solution's results for a step, run once per session."""
+    if step.name not in _solution_outcomes:
+        _solution_outcomes[step.name] = grade(step, "--solution", tmp_path_factory.mktemp(step.name))
+    return _solution_outcomes[step.name]
+
+
 def check_ids(step):
     """The names of the graded test functions of a step, read from its test files."""
     names = []
@@ -30,21 +45,21 @@ def check_ids(step):
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
-def test_solution_passes_every_check(step, tmp_path):
-    outcome = grade(step, "--solution", tmp_path)
+def test_solution_passes_every_check(step, tmp_path_factory):
+    outcome = solution_outcome(step, tmp_path_factory)
     failing = [test for test in outcome.tests if test["status"] != "pass"]
     assert outcome.tests, f"{step.name}: no checks ran\n{outcome.output}"
     assert not failing, f"{step.name}: the solution fails:\n" + "\n\n".join(
         f"{test['id']}:\n{test['message']}" for test in failing
     )
-    assert sorted(test["id"] for test in outcome.tests) == sorted(check_ids(step))
+    assert sorted({function_of(test["id"]) for test in outcome.tests}) == sorted(check_ids(step))
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
 def test_starter_fails_every_check(step, tmp_path):
     outcome = grade(step, "--starter", tmp_path)
     passing = [test["id"] for test in outcome.tests if test["status"] == "pass"]
-    assert len(outcome.tests) == len(check_ids(step)), outcome.output
+    assert {function_of(test["id"]) for test in outcome.tests} == set(check_ids(step)), outcome.output
     assert not passing, f"{step.name}: these checks pass on the pristine starter, so they grade nothing: {passing}"
 
 
@@ -54,19 +69,21 @@ def test_committed_starters_match_their_solutions():
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
-def test_every_check_has_a_task_and_a_plain_name(step, tmp_path):
-    todo_numbers = set(starters.tasks(step.solution_dir.joinpath(step.main_file.name).read_text(encoding="utf-8")))
-    outcome = grade(step, "--solution", tmp_path)
+def test_every_check_has_a_task_and_a_plain_name(step, tmp_path_factory):
+    todo_numbers = set(starters.step_tasks(step))
+    outcome = solution_outcome(step, tmp_path_factory)
     for test in outcome.tests:
         assert test["name"] != test["id"], f"{test['id']} needs a docstring: its first line names the check"
         assert test["task_id"] in todo_numbers, f"{test['id']}: task {test['task_id']} is not a TODO of the starter"
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
-def test_every_check_catches_a_common_mistake(step):
+def test_every_check_catches_a_common_mistake(step, tmp_path_factory):
+    """Every check, and every case of a parametrized check, is named by some mistake's caught_by."""
+    every_id = [test["id"] for test in solution_outcome(step, tmp_path_factory).tests]
     caught = {name for mistake in mistakes.load(step) for name in mistake.caught_by}
-    uncaught = [name for name in check_ids(step) if name not in caught]
-    unknown = sorted(caught - set(check_ids(step)))
+    uncaught = [check_id for check_id in every_id if check_id not in caught]
+    unknown = sorted(caught - set(every_id))
     assert not unknown, f"mistakes.toml names checks that do not exist: {unknown}"
     assert not uncaught, f"{step.name}: these checks catch no mistake in mistakes.toml: {uncaught}"
 
@@ -75,33 +92,23 @@ def test_every_check_catches_a_common_mistake(step):
     "step, mistake", MISTAKES, ids=[f"{step.name}: {mistake.name}" for step, mistake in MISTAKES]
 )
 def test_mistake_is_caught(step, mistake, tmp_path):
-    solution = (step.solution_dir / step.main_file.name).read_text(encoding="utf-8")
-    learner_file = tmp_path / step.main_file.name
-    learner_file.write_text(mistake.apply(solution), encoding="utf-8")
-    outcome = grade(step, "--file", tmp_path, learner_file, only=mistake.caught_by)
+    learner_file = starters.write_variant(step, tmp_path, solved=starters.step_tasks(step), edit=mistake.edit)
+    changed = tmp_path / mistake.file
+    compile(changed.read_text(encoding="utf-8"), str(changed), "exec")  # a mistake a learner could run, not a typo
+    outcome = grade(step, "--file", tmp_path, learner_file, only={function_of(name) for name in mistake.caught_by})
     statuses = {test["id"]: test["status"] for test in outcome.tests}
     missed = [name for name in mistake.caught_by if statuses.get(name) != "fail"]
     assert not missed, f"mistake {mistake.name!r} was not caught by {missed}:\n{outcome.output}"
 
 
-TASKS = [
-    (step, task)
-    for step in STEPS
-    for task in starters.tasks((step.solution_dir / step.main_file.name).read_text(encoding="utf-8"))
-]
+TASKS = [(step, task) for step in STEPS for task in starters.step_tasks(step)]
 
 
 @pytest.mark.parametrize("step, task", TASKS, ids=[f"{step.name}: TODO {task}" for step, task in TASKS])
 def test_checks_of_a_todo_fail_while_only_that_todo_is_left(step, task, tmp_path):
     """A check labelled `TODO n` must really grade TODO n: with every other TODO done, it fails."""
-    solution_file = step.solution_dir / step.main_file.name
-    solution = solution_file.read_text(encoding="utf-8")
-    others = set(starters.tasks(solution)) - {task}
-    learner_file = tmp_path / step.main_file.name
-    learner_file.write_text(
-        starters.render_starter(solution, step.docs_page, step.relative(solution_file), solved=others),
-        encoding="utf-8",
-    )
+    others = set(starters.step_tasks(step)) - {task}
+    learner_file = starters.write_variant(step, tmp_path, solved=others)
     outcome = grade(step, "--file", tmp_path, learner_file)
     labelled = [test for test in outcome.tests if test["task_id"] == task]
     assert labelled, f"no check is labelled TODO {task}"

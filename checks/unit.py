@@ -1,0 +1,172 @@
+"""Calling a learner's functions directly, for checks of code that does no I/O (a parser, a router).
+
+``learner_module(name)`` imports one of the learner's modules from the folder of
+the file being graded. ``call(function, *args)`` runs it with a time limit and
+turns what can go wrong (a TODO, an exception, a hang) into a ``CheckFailed``
+that names the learner's file and line.
+"""
+
+import importlib.util
+import signal
+import sys
+import threading
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from .report import CheckFailed, visible
+
+# Seconds a single call gets. A parser call takes microseconds; this only bounds a hang.
+CALL_LIMIT_SECONDS = 2.0
+
+
+@pytest.fixture
+def learner_module(learner_file):
+    """``learner_module("request")`` imports request.py from beside the graded file."""
+    folder = Path(learner_file).parent
+    loaded = {}
+    saved_path = list(sys.path)
+    saved_modules = dict(sys.modules)
+
+    def load(name):
+        if name not in loaded:
+            sys.path.insert(0, str(folder))
+            sys.modules.pop(name, None)  # another step's module of the same name must not stand in
+            spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                with time_limit(f"importing {name}.py"):
+                    spec.loader.exec_module(module)
+            except CheckFailed:
+                raise
+            except BaseException as error:
+                raise CheckFailed(
+                    f"Your {name}.py could not be imported{where(error, folder)}.",
+                    received="".join(traceback.format_exception_only(error)).strip(),
+                ) from None
+            loaded[name] = module
+        return loaded[name]
+
+    yield load
+    sys.path[:] = saved_path
+    for name in set(sys.modules) - set(saved_modules):
+        del sys.modules[name]
+    sys.modules.update(saved_modules)
+
+
+def call(function, *args, shown=None, **kwargs):
+    """``function(*args, **kwargs)``, or a ``CheckFailed`` saying how it went wrong.
+
+    ``shown`` is how the call reads in messages, e.g. ``parse_request(b"GET / ...")``.
+    Exceptions the check expects (such as ``HTTPError``) are for the caller: pass
+    them in ``expected_errors``.
+    """
+    expected_errors = kwargs.pop("expected_errors", ())
+    shown = shown or describe_call(function, args)
+    try:
+        with time_limit(shown):
+            return function(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except expected_errors:
+        raise
+    except NotImplementedError as todo:
+        raise CheckFailed(
+            f"{shown} is not written yet{where(todo)}.",
+            received=str(todo),
+            meaning="The starter's TODOs raise NotImplementedError until you replace them with code.",
+        ) from None
+    except Exception as error:
+        raise CheckFailed(
+            f"{shown} raised {type(error).__name__}{where(error)}.",
+            received="".join(traceback.format_exception_only(error)).strip(),
+        ) from None
+
+
+def describe_call(function, args):
+    shown_args = ", ".join(short(arg) for arg in args)
+    return f"{getattr(function, '__name__', 'the function')}({shown_args})"
+
+
+def short(value, limit=70):
+    text = f'b"{visible(value, limit)}"'.replace("\n", "") if isinstance(value, (bytes, bytearray)) else repr(value)
+    return text if len(text) <= limit + 4 else text[:limit] + "…"
+
+
+def where(error, folder=None):
+    """`` (request.py, line 12)`` for the deepest frame of the error in a learner file, or ""."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if isinstance(error, SyntaxError) and error.filename:
+        return f" ({Path(error.filename).name}, line {error.lineno})"
+    for frame in reversed(frames):
+        if "checks" not in Path(frame.filename).parts and "site-packages" not in frame.filename:
+            if not frame.filename.startswith(sys.base_prefix):
+                return f" ({Path(frame.filename).name}, line {frame.lineno})"
+    return ""
+
+
+@contextmanager
+def time_limit(what, seconds=CALL_LIMIT_SECONDS):
+    """Stop the block after ``seconds`` with a ``CheckFailed`` that says where it was (POSIX, main thread)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield  # elsewhere pytest-timeout is the only guard
+        return
+
+    def give_up(signum, frame):
+        stack = traceback.extract_stack(frame)
+        inner = [f for f in stack if "checks" not in Path(f.filename).parts and not f.filename.startswith(sys.base_prefix)]
+        place = inner[-1] if inner else stack[-1]
+        raise CheckFailed(
+            f"{what} did not finish within {seconds:g} s.",
+            meaning=f"It was running {Path(place.filename).name}, line {place.lineno}, in {place.name}:  "
+            f"{(place.line or '').strip()}\nIf that is a loop, check that it can end: what makes its condition "
+            "false, or where is the break? A `while` that waits for more data cannot get any here: "
+            "these functions are given all the bytes there are.",
+        )
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def expect_refusal(error_class, function, *args, status, why, **kwargs):
+    """``function(*args)`` must raise ``error_class`` (the learner's HTTPError) with ``status``."""
+    shown = describe_call(function, args)
+    expected = f"HTTPError with status {int(status)} {status.phrase}, because {why}"
+    try:
+        returned = call(function, *args, shown=shown, expected_errors=(error_class,), **kwargs)
+    except error_class as refusal:
+        got = getattr(refusal, "status", None)
+        if got != status:
+            raise CheckFailed(
+                f"{shown} refused, but with the wrong status.",
+                sent=args[0] if isinstance(args[0], (bytes, bytearray)) else None,
+                expected=expected,
+                received=f"HTTPError with status {got!r}: {refusal}",
+            ) from None
+        return
+    raise CheckFailed(
+        f"{shown} should have refused this input.",
+        sent=args[0] if isinstance(args[0], (bytes, bytearray)) else None,
+        expected=expected,
+        received=f"it returned {short(returned, 200)}",
+    )
+
+
+def expect_equal(what, got, expected, sent=None, meaning=None):
+    """A ``CheckFailed`` unless ``got == expected``; ``what`` names the value in plain words."""
+    if got != expected:
+        raise CheckFailed(
+            f"{what} is not right.",
+            sent=sent,
+            expected=repr(expected),
+            received=repr(got),
+            meaning=meaning,
+        )
