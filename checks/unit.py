@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .report import CheckFailed, visible
+from .report import CheckFailed, caret_diff, visible
 
 # Seconds a single call gets. A parser call takes microseconds; this only bounds a hang.
 CALL_LIMIT_SECONDS = 2.0
@@ -82,8 +82,18 @@ def call(function, *args, shown=None, **kwargs):
     except Exception as error:
         raise CheckFailed(
             f"{shown} raised {type(error).__name__}{where(error)}.",
+            sent=input_bytes(args),
             received="".join(traceback.format_exception_only(error)).strip(),
         ) from None
+
+
+def input_bytes(args):
+    """The bytes a call was given, for showing: a bytes argument, or lines joined with CRLF."""
+    if args and isinstance(args[0], (bytes, bytearray)):
+        return bytes(args[0])
+    if args and isinstance(args[0], list) and all(isinstance(line, bytes) for line in args[0]):
+        return b"\r\n".join(args[0])
+    return None
 
 
 def describe_call(function, args):
@@ -92,6 +102,8 @@ def describe_call(function, args):
 
 
 def short(value, limit=70):
+    if isinstance(value, (bytes, bytearray)) and not value:
+        return 'b""'
     text = f'b"{visible(value, limit)}"'.replace("\n", "") if isinstance(value, (bytes, bytearray)) else repr(value)
     return text if len(text) <= limit + 4 else text[:limit] + "…"
 
@@ -147,14 +159,14 @@ def expect_refusal(error_class, function, *args, status, why, **kwargs):
         if got != status:
             raise CheckFailed(
                 f"{shown} refused, but with the wrong status.",
-                sent=args[0] if isinstance(args[0], (bytes, bytearray)) else None,
+                sent=input_bytes(args),
                 expected=expected,
                 received=f"HTTPError with status {got!r}: {refusal}",
             ) from None
         return
     raise CheckFailed(
         f"{shown} should have refused this input.",
-        sent=args[0] if isinstance(args[0], (bytes, bytearray)) else None,
+        sent=input_bytes(args),
         expected=expected,
         received=f"it returned {short(returned, 200)}",
     )
@@ -163,10 +175,12 @@ def expect_refusal(error_class, function, *args, status, why, **kwargs):
 def expect_equal(what, got, expected, sent=None, meaning=None):
     """A ``CheckFailed`` unless ``got == expected``; ``what`` names the value in plain words."""
     if got != expected:
+        both_bytes = isinstance(got, (bytes, bytearray)) and isinstance(expected, bytes)
         raise CheckFailed(
-            f"{what} is not right.",
+            f"{what[:1].upper()}{what[1:]} is not right.",
             sent=sent,
             expected=repr(expected),
             received=repr(got),
+            detail=caret_diff(expected, bytes(got)) if both_bytes else None,
             meaning=meaning,
         )

@@ -107,3 +107,25 @@ def test_a_hanging_server_leaves_no_thread_or_process_behind():
     assert process.poll() is not None, "the learner's server process is still running"
     leftover = [thread for thread in set(threading.enumerate()) - threads_before if thread.is_alive()]
     assert not leftover, f"threads left running: {leftover}"
+
+
+def test_a_unit_check_on_a_looping_function_stops_and_says_where(tmp_path):
+    """A learner function that never returns is stopped within seconds, at its own line."""
+    from checks import starters
+
+    step = find_step("2")
+
+    def loop_forever(name, text):
+        if name != "request.py":
+            return text
+        return text.replace('    head_end = data.find(END_OF_HEAD)\n', '    head_end = data.find(END_OF_HEAD)\n'
+                            '    while END_OF_HEAD not in data:\n        pass\n', 1)
+
+    learner_file = starters.write_variant(step, tmp_path, solved=starters.step_tasks(step), edit=loop_forever)
+    outcome = grade(step, "--file", tmp_path, learner_file, only=["test_request_parses_whole_piecewise"])
+
+    [result] = outcome.tests
+    assert result["status"] == "fail", outcome.output
+    for words in ("did not finish within 2 s", "request.py, line", "while END_OF_HEAD not in data"):
+        assert words in result["message"], result["message"]
+    assert outcome.seconds < SECONDS_PER_CHECK
