@@ -33,6 +33,10 @@ def learner_module(learner_file):
     def load(name):
         if name not in loaded:
             sys.path.insert(0, str(folder))
+            already = sys.modules.get(name)
+            if already is not None and Path(getattr(already, "__file__", "") or "").parent == folder:
+                loaded[name] = already  # imported already by a sibling: use that same module
+                return already
             sys.modules.pop(name, None)  # another step's module of the same name must not stand in
             spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
             module = importlib.util.module_from_spec(spec)

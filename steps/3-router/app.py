@@ -1,0 +1,65 @@
+"""Step 3 — the demo app: the tutorial's pages, as routes of a ``Router``.
+
+``create_app()`` builds the router that ``HTTPServer`` uses by default.
+Each handler takes the request and returns what the page should be: an
+``HTTPResponse``, or text (HTML), or a dict (JSON), which the router converts.
+"""
+
+import html
+from http import HTTPStatus
+
+from response import HTTPResponse
+from router import Router
+
+HOME = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Build Your Own HTTP Server</title></head>
+<body>
+<h1>Your own server, now with routes</h1>
+<ul>
+  <li><a href="/about">About this server</a></li>
+  <li><a href="/user/ada">A page for a user: /user/{username}</a></li>
+  <li><a href="/echo/hello%20world">Echo some text: /echo/{text}</a></li>
+  <li><a href="/files/css/site.css">A catch-all: /files/{path:path}</a></li>
+  <li><a href="/api/info">JSON: /api/info</a></li>
+</ul>
+</body>
+</html>
+"""
+
+
+def create_app():
+    app = Router()
+
+    @app.get("/")
+    def home(request):
+        return HOME
+
+    @app.get("/about")
+    def about(request):
+        return "<!doctype html>\n<title>About</title>\n<h1>About</h1>\n<p>A server built from sockets up, in Python.</p>\n"
+
+    @app.get("/user/{username}")
+    def user_page(request):
+        # TODO 6: escape the name before putting it in the page
+        # Read: docs/steps/3-router.md#never-trust-a-path-parameter
+        raise NotImplementedError('TODO 6: escape the name before putting it in the page (see docs/steps/3-router.md#never-trust-a-path-parameter)')
+        return f"<!doctype html>\n<title>{name}</title>\n<h1>Hello, {name}!</h1>\n"
+
+    @app.get("/echo/{text}")
+    def echo(request):
+        return HTTPResponse(HTTPStatus.OK, request.path_params["text"], content_type="text/plain; charset=utf-8")
+
+    @app.post("/echo")
+    def echo_body(request):
+        return HTTPResponse(HTTPStatus.OK, request.body, content_type="application/octet-stream")
+
+    @app.get("/files/{path:path}")
+    def files(request):
+        return {"you asked for": request.path_params["path"]}
+
+    @app.get("/api/info")
+    def info(request):
+        return {"server": "byo-http", "step": 3, "routes": [route.pattern for route in app.routes]}
+
+    return app
