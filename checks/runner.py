@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from . import starters
 from .course import RESULTS_DIR, ROOT, next_step
 from .plugin import symbol
 
@@ -74,7 +75,8 @@ def summarise(step, document, learner_file, results_file):
         print("All checks pass. Well done!")
         print("Compare with the reference solution:")
         for solution in step.solution_files:
-            print(f"  diff -u {relative(step.folder / solution.name)} {relative(solution)}")
+            if starters.tasks(solution.read_text(encoding="utf-8")):  # the files the learner wrote in
+                print(f"  diff -u {relative(step.folder / solution.name)} {relative(solution)}")
         later = next_step(step)
         if later:
             print(f"Next: {later.title}. Open {relative(later.main_file)} and run {command(later.number)}.")
