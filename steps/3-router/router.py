@@ -124,9 +124,9 @@ class Router:
 
     def __call__(self, request):
         """Answer ``request``: its handler's response, or 404, 405, HEAD and OPTIONS as RFC 9110 says."""
-        # TODO 4: 404 for an unknown path, 405 with Allow for a wrong method, HEAD like GET, OPTIONS lists methods
+        # TODO 4: 404 for an unknown path, 405 with Allow for a wrong method, HEAD answered as GET, OPTIONS lists methods
         # Read: docs/steps/3-router.md#dispatching
-        raise NotImplementedError('TODO 4: 404 for an unknown path, 405 with Allow for a wrong method, HEAD like GET, OPTIONS lists methods (see docs/steps/3-router.md#dispatching)')
+        raise NotImplementedError('TODO 4: 404 for an unknown path, 405 with Allow for a wrong method, HEAD answered as GET, OPTIONS lists methods (see docs/steps/3-router.md#dispatching)')
 
 
 def to_response(value):

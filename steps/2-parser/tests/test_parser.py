@@ -72,6 +72,7 @@ def test_bad_request_lines_are_refused(request_module):
         (b"GET / HTTP/1.1 please", "it has four parts"),
         (b"G@T / HTTP/1.1", "@ is not allowed in a method"),
         (b"GET index.html HTTP/1.1", "the target does not start with /"),
+        (b"GET /a\nb HTTP/1.1", "a line feed inside the target would let it say two things"),
         (b"GET / HTTX/1.1", "the version is not HTTP/x.y"),
     ]:
         expect_refusal(request_module.HTTPError, parse, line, status=HTTPStatus.BAD_REQUEST, why=why)

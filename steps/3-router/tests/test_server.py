@@ -56,8 +56,8 @@ def test_unknown_path_gets_404_and_wrong_method_405_with_allow(server):
 
 
 @pytest.mark.task(4)
-@pytest.mark.hint("Answer HEAD by running the GET handler, then send its head alone: same headers, "
-                  "Content-Length included, no body (response.send_body = False).", docs="#head-and-options")
+@pytest.mark.hint("Match a HEAD request as if it were GET and run the GET handler; the server then sends "
+                  "the head alone, Content-Length included.", docs="#head-and-options")
 def test_head_has_the_headers_of_get_and_no_body(server):
     """HEAD gets the same headers as GET, Content-Length included, and not one byte of body"""
     get = expect_response(exchange(server, get_request("/about")), 200)
@@ -70,6 +70,10 @@ def test_head_has_the_headers_of_get_and_no_body(server):
     expect_equal("Content-Length of HEAD /about", head.header("content-length"), get.header("content-length"),
                  sent=result.sent, meaning="HEAD says how long the GET body would be.")
     expect_equal("Content-Type of HEAD /about", head.header("content-type"), get.header("content-type"))
+    missing = exchange(server, request("HEAD", "/nowhere"))
+    expect_response(missing, 404)
+    if len(missing.received) > len(missing.response().raw_head):
+        raise missing.fail("The 404 answer to a HEAD request carries a body.", "the head alone")
 
 
 @pytest.mark.task(4)

@@ -154,21 +154,19 @@ class Router:
 
     def __call__(self, request):
         """Answer ``request``: its handler's response, or 404, 405, HEAD and OPTIONS as RFC 9110 says."""
-        head = request.method == "HEAD"
-        match = self.match("GET" if head else request.method, request.raw_path)
+        # HEAD is answered as GET would be; the server then sends the head alone.
+        method = "GET" if request.method == "HEAD" else request.method
+        match = self.match(method, request.raw_path)
         if match is None:
-            return error_response(HTTPStatus.NOT_FOUND, f"Nothing here: {request.path}")
-        allow = ", ".join(sorted(match.allowed))
-        if request.method == "OPTIONS" and match.route is None:
-            return HTTPResponse(HTTPStatus.NO_CONTENT, headers={"Allow": allow})
-        if match.route is None:
+            response = error_response(HTTPStatus.NOT_FOUND, f"Nothing here: {request.path}")
+        elif match.route is None and request.method == "OPTIONS":
+            response = HTTPResponse(HTTPStatus.NO_CONTENT, headers={"Allow": ", ".join(sorted(match.allowed))})
+        elif match.route is None:
             response = error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method} is not allowed here.")
-            response.headers["Allow"] = allow
-            return response
-        request.path_params = match.params
-        response = to_response(match.route.handler(request))
-        if head:
-            response.send_body = False  # same headers, Content-Length included; no body
+            response.headers["Allow"] = ", ".join(sorted(match.allowed))
+        else:
+            request.path_params = match.params
+            response = to_response(match.route.handler(request))
         return response
 
 

@@ -97,6 +97,8 @@ class HTTPServer:
                 if request is None:
                     return  # the client left without sending a request
                 response = self.respond(request)
+                if request.method == "HEAD":
+                    response.send_body = False  # a HEAD response is the head alone, whatever it says
             except HTTPError as refused:
                 response = error_response(refused.status, refused.message)
             except TimeoutError:
