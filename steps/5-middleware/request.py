@@ -1,0 +1,213 @@
+"""Steps 2–5: turn the bytes of a request into an ``HTTPRequest``.
+
+The parser does no I/O. ``parse_request(data)`` looks at the bytes received
+so far and returns either a finished request, or ``None`` ("need more data"),
+or raises ``HTTPError`` with the status the client should get. That makes it
+easy to test: feed it bytes whole, one at a time, or with extra bytes after.
+
+The grammar, from RFC 9112 (HTTP/1.1), in the order a request arrives::
+
+    HTTP-message = request-line CRLF *( field-line CRLF ) CRLF [ message-body ]
+    request-line = method SP request-target SP HTTP-version
+    field-line   = field-name ":" OWS field-value OWS
+"""
+
+import re
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qs, unquote
+
+CRLF = b"\r\n"
+END_OF_HEAD = b"\r\n\r\n"
+
+# Limits. Each stops a client from making us hold, or wait for, unbounded data.
+# A request line longer than this gets 414 (8 KiB is what RFC 9112 suggests supporting at least).
+MAX_REQUEST_LINE_BYTES = 8 * 1024
+# A head (request line and headers) longer than this gets 431; common among real servers.
+MAX_HEAD_BYTES = 64 * 1024
+# More header lines than this gets 431: nobody needs more, and each costs memory.
+MAX_HEADERS = 100
+# A body longer than this gets 413, unless the server is configured otherwise.
+MAX_BODY_BYTES = 1024 * 1024
+
+# token = 1*tchar  (RFC 9110, section 5.6.2): the characters allowed in methods and header names.
+TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# HTTP-version = "HTTP/" DIGIT "." DIGIT
+HTTP_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
+# A target is printable ASCII (RFC 3986); a stray line feed or tab would let it say two things at once.
+CONTROL_OR_SPACE = re.compile(rb"[\x00-\x20\x7f]")
+SUPPORTED_VERSIONS = ("HTTP/1.0", "HTTP/1.1")
+
+
+class HTTPError(Exception):
+    """A request we must refuse; ``status`` is what the client gets, ``message`` says why."""
+
+    def __init__(self, status, message):
+        super().__init__(f"{int(status)} {message}")
+        self.status = HTTPStatus(status)
+        self.message = message
+
+
+class Headers:
+    """Header fields: names compared without regard to case, repeated fields all kept.
+
+    >>> headers = Headers([("Host", "localhost:8080"), ("Accept", "a"), ("accept", "b")])
+    >>> headers["HOST"]
+    'localhost:8080'
+    >>> headers.get_all("Accept")
+    ['a', 'b']
+    """
+
+    def __init__(self, fields=()):
+        self._fields = []  # (name as sent, value), in order
+        for name, value in fields:
+            self.add(name, value)
+
+    def add(self, name, value):
+        self._fields.append((name, value))
+
+    def get_all(self, name):
+        wanted = name.lower()
+        return [value for key, value in self._fields if key.lower() == wanted]
+
+    def get(self, name, default=None):
+        """The value of ``name``; repeated fields are joined with ", " as RFC 9110 allows."""
+        values = self.get_all(name)
+        return ", ".join(values) if values else default
+
+    def __getitem__(self, name):
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __setitem__(self, name, value):
+        """Replace every field called ``name`` with one."""
+        self.remove(name)
+        self.add(name, value)
+
+    def remove(self, name):
+        self._fields = [(key, value) for key, value in self._fields if key.lower() != name.lower()]
+
+    def __contains__(self, name):
+        return bool(self.get_all(name))
+
+    def __iter__(self):
+        return iter(self._fields)
+
+    def __len__(self):
+        return len(self._fields)
+
+    def __repr__(self):
+        return f"Headers({self._fields!r})"
+
+
+@dataclass
+class HTTPRequest:
+    method: str
+    target: str
+    version: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    path: str = "/"
+    query_params: dict = field(default_factory=dict)
+    path_params: dict = field(default_factory=dict)  # filled in by the router (step 3)
+    client: str = "-"  # the client's IP address, filled in by the server (for the access log)
+
+    @property
+    def raw_path(self):
+        """The path as sent, still percent-encoded: what the router matches against."""
+        return self.target.partition("?")[0]
+
+
+def parse_request_line(line):
+    """Split ``b"GET /a?b=1 HTTP/1.1"`` into ``("GET", "/a?b=1", "HTTP/1.1")``.
+
+    Raises ``HTTPError`` 400 for a malformed line and 505 for a version we don't speak.
+    """
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "the request line must be: method, target, version, one space apart")
+    method, target, version = parts
+    if not TOKEN.fullmatch(method):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "the method is not a valid token")
+    if not target.startswith(b"/") or CONTROL_OR_SPACE.search(target):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "the target must start with / and hold no spaces or control characters")
+    if not HTTP_VERSION.fullmatch(version):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "the version must look like HTTP/1.1")
+    if version.decode("ascii") not in SUPPORTED_VERSIONS:
+        raise HTTPError(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "this server speaks HTTP/1.0 and HTTP/1.1")
+    return method.decode("ascii"), target.decode("latin-1"), version.decode("ascii")
+
+
+def parse_headers(lines):
+    """Turn header lines (bytes, without their CRLF) into ``Headers``.
+
+    Raises ``HTTPError`` 400 for a malformed line, 431 for more than ``MAX_HEADERS``.
+    """
+    if len(lines) > MAX_HEADERS:
+        raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"more than {MAX_HEADERS} header fields")
+    headers = Headers()
+    for line in lines:
+        name, colon, value = line.partition(b":")  # only the first colon: values may hold more
+        if not colon:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "a header line has no colon")
+        if not TOKEN.fullmatch(name):  # this also refuses whitespace before the colon
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "a header name is empty or not a valid token")
+        headers.add(name.decode("ascii"), value.strip(b" \t").decode("latin-1"))
+    return headers
+
+
+def split_target(target):
+    """Split ``"/a%20b?x=1&x=2&y="`` into ``("/a b", {"x": ["1", "2"], "y": [""]})``."""
+    path, _, query = target.partition("?")
+    return unquote(path), parse_qs(query, keep_blank_values=True)
+
+
+def body_length(headers, max_body):
+    """How many body bytes follow the head, from ``Content-Length`` (0 when absent)."""
+    if "Transfer-Encoding" in headers:
+        if "Content-Length" in headers:
+            # Two framings: a proxy in front may believe one, we the other (request smuggling).
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "Content-Length and Transfer-Encoding together")
+        raise HTTPError(HTTPStatus.NOT_IMPLEMENTED, "this server does not read chunked bodies")
+    values = {value.strip() for value in ",".join(headers.get_all("Content-Length")).split(",")} - {""}
+    if not values:
+        return 0
+    if len(values) > 1:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "Content-Length is given twice with different values")
+    value = values.pop()
+    if not value.isascii() or not value.isdigit():
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "Content-Length must be a non-negative whole number")
+    if int(value) > max_body:
+        raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is over the limit of {max_body} bytes")
+    return int(value)
+
+
+def parse_request(data, max_body=MAX_BODY_BYTES):
+    """Parse ``data``, the bytes received so far.
+
+    Returns ``(request, used)`` where ``used`` is how many bytes of ``data`` the
+    request took, or ``None`` when the request is not complete yet.
+    Raises ``HTTPError`` when it never can be.
+    """
+    head_end = data.find(END_OF_HEAD)
+    line_end = data.find(CRLF)
+    if (line_end == -1 and len(data) > MAX_REQUEST_LINE_BYTES) or line_end > MAX_REQUEST_LINE_BYTES:
+        raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG, f"the request line is over {MAX_REQUEST_LINE_BYTES} bytes")
+    if (head_end == -1 and len(data) > MAX_HEAD_BYTES) or head_end > MAX_HEAD_BYTES:
+        raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the head is over {MAX_HEAD_BYTES} bytes")
+    if head_end == -1:
+        return None  # the head is still arriving
+    request_line, *header_lines = data[:head_end].split(CRLF)
+    method, target, version = parse_request_line(request_line)
+    headers = parse_headers(header_lines)
+    length = body_length(headers, max_body)
+    body_start = head_end + len(END_OF_HEAD)
+    if len(data) < body_start + length:
+        return None  # the body is still arriving
+    path, query_params = split_target(target)
+    request = HTTPRequest(
+        method, target, version, headers, bytes(data[body_start:body_start + length]), path, query_params
+    )
+    return request, body_start + length
