@@ -8,7 +8,7 @@ PORT ?= 8080
 export COURSE_VIA_MAKE = 1
 
 .DEFAULT_GOAL := help
-.PHONY: help check test progress hint reset skip serve watch docs starters setup
+.PHONY: help check test progress hint reset skip serve watch docs notebooks starters setup
 
 help: ## list the targets
 	@echo "Build Your Own HTTP Server — make targets (STEP=1..5):"
@@ -43,6 +43,9 @@ docs: ## serve the course site on http://127.0.0.1:8000
 
 setup: ## create .venv and install what grading needs (check does this by itself)
 	@$(PYTHON) -m checks setup
+
+notebooks: ## (maintainers) run every notebook again and store its outputs
+	@$(PYTHON) -m checks notebooks
 
 starters: ## (maintainers) regenerate every starter from its solution
 	@$(PYTHON) -m checks starters

@@ -31,6 +31,7 @@ NEEDS_PACKAGES = {
     "watch": GRADING,
     "docs": ("docs",),
     "selftest": EVERYTHING,
+    "notebooks": ("notebooks",),
 }
 
 

@@ -53,6 +53,7 @@ def run(argv):
     sync.add_argument("--check", action="store_true", help="only report starters that are out of date")
 
     commands.add_parser("docs", help="serve the docs site on http://127.0.0.1:8000")
+    commands.add_parser("notebooks", help="(maintainers) run every notebook again and store its outputs")
     selftest = commands.add_parser("selftest", help="(maintainers) the course's own tests")
     selftest.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
 
@@ -243,6 +244,41 @@ def do_starters(args):
 
 def do_docs(args):
     return subprocess.call([sys.executable, "-m", "mkdocs", "serve"], cwd=ROOT)
+
+
+def do_notebooks(args):
+    """Run each notebook afresh and store its outputs, so nbval compares them with today's code."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        client = NotebookClient(notebook, timeout=120, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        client.execute()
+        normalise(notebook)
+        nbformat.write(notebook, path)
+        print(f"ran {rel(path)}")
+    return 0
+
+
+def normalise(notebook):
+    """Keep only what nbval compares: stream outputs, merged per cell; no run-specific metadata."""
+    notebook.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    for cell in notebook.cells:
+        cell.metadata = {}
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for output in cell.outputs:
+            if merged and output.output_type == "stream" == merged[-1].output_type and output.name == merged[-1].name:
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        cell.outputs = merged
 
 
 def do_selftest(args):

@@ -69,10 +69,15 @@ class HTTPResponse:
 
     def write_to(self, client):
         """Send the whole response on ``client``, streaming ``chunks`` if there are any."""
-        client.sendall(self.to_bytes())
-        if self.send_body and self.chunks is not None:
-            for chunk in self.chunks:
-                client.sendall(chunk)
+        head = self.to_bytes()
+        if not self.send_body or self.chunks is None:
+            client.sendall(head)  # head and body in one write
+            return
+        for chunk in self.chunks:
+            client.sendall(head + chunk)  # the head rides with the first piece: one write for a small file
+            head = b""
+        if head:
+            client.sendall(head)  # an empty file: the head alone
 
 
 def error_response(status, message=""):

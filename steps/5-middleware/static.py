@@ -64,9 +64,10 @@ class StaticFiles:
 
     def __call__(self, request):
         """Answer ``GET`` for one file: 200 with the file, 304 if the client's copy is current, else 404."""
-        path = self.resolve(request.path_params.get("path", ""))
+        relative = request.path_params.get("path", "")
+        path = self.resolve(relative)
         if path is not None and path.is_dir():
-            path = path / self.index
+            path = self.resolve(f"{relative}/{self.index}")  # checked again: the index may be a symlink too
         if path is None or not path.is_file():
             return error_response(HTTPStatus.NOT_FOUND, "There is no such file.")
         stat = path.stat()

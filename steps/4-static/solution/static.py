@@ -66,13 +66,14 @@ class StaticFiles:
         # <<< SOLUTION
     # --8<-- [end:resolve]
 
-    # --8<-- [start:__call__]
+    # --8<-- [start:call]
     def __call__(self, request):
         """Answer ``GET`` for one file: 200 with the file, 304 if the client's copy is current, else 404."""
         # >>> SOLUTION 3 #serving-a-file: resolve, use index.html for a folder, 404 for the rest; set the headers; stream the file
-        path = self.resolve(request.path_params.get("path", ""))
+        relative = request.path_params.get("path", "")
+        path = self.resolve(relative)
         if path is not None and path.is_dir():
-            path = path / self.index
+            path = self.resolve(f"{relative}/{self.index}")  # checked again: the index may be a symlink too
         if path is None or not path.is_file():
             return error_response(HTTPStatus.NOT_FOUND, "There is no such file.")
         stat = path.stat()
@@ -86,7 +87,7 @@ class StaticFiles:
         response.length = stat.st_size
         return response
         # <<< SOLUTION
-    # --8<-- [end:__call__]
+    # --8<-- [end:call]
 
 
 # --8<-- [start:content_type]

@@ -36,6 +36,8 @@ def site(tmp_path):
     (root / "big.bin").write_bytes(random.Random(4).randbytes(LARGE_FILE_BYTES))
     if hasattr(os, "symlink"):
         os.symlink(tmp_path / "outside", root / "link-out", target_is_directory=True)
+        (root / "linked-index").mkdir()
+        os.symlink(tmp_path / "outside" / "secret.txt", root / "linked-index" / "index.html")
     return root
 
 

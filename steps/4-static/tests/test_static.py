@@ -120,6 +120,7 @@ TRAVERSALS = [
     pytest.param(b"/static//etc/passwd", id="absolute path"),
     pytest.param(b"/static/../public-secret/secret.txt", id="sibling folder with the same prefix"),
     pytest.param(b"/static/link-out/secret.txt", id="symlink pointing out"),
+    pytest.param(b"/static/linked-index/", id="a folder whose index.html points out"),
     pytest.param(b"/static/hello.txt%00.png", id="NUL byte"),
 ]
 

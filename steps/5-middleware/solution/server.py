@@ -108,8 +108,8 @@ class HTTPServer:
                 return
             try:
                 response.write_to(client)
-            except ConnectionError:
-                pass  # the client is gone; nobody is left to tell
+            except (ConnectionError, TimeoutError):
+                pass  # the client is gone, or stopped reading: nobody is left to tell
 
     def respond(self, request):
         """The handler's response to ``request``; a 500 page if the handler fails."""
