@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 import h11
+import requests
 
 from .report import CheckFailed, caret_diff, visible
 
@@ -261,6 +262,25 @@ def connect(server, timeout=ANSWER_TIMEOUT):
             stuck=server.where_stuck(),
             meaning="The listen backlog is full and nobody is calling accept().",
             server_output=server.output(),
+        ) from None
+
+
+def fetch(server, method, path, **kwargs):
+    """``requests.request`` against the learner's server, or a ``CheckFailed`` saying why it failed."""
+    url = f"http://127.0.0.1:{server.port}{path}"
+    try:
+        return requests.request(method, url, timeout=ANSWER_TIMEOUT, **kwargs)
+    except requests.RequestException as problem:
+        crashed = crash_failure(server) if isinstance(problem, requests.ConnectionError) else None
+        if crashed:
+            raise crashed from None
+        raise CheckFailed(
+            f"requests.{method.lower()}({url!r}) failed.",
+            received=f"{type(problem).__name__}: {problem}",
+            stuck=server.where_stuck() if isinstance(problem, requests.Timeout) else [],
+            server_output=server.output(),
+            reproduce=f"curl -v -X {method} http://127.0.0.1:{SERVE_PORT}{path}\n"
+            f"(start your server first, in another terminal: make serve STEP={server.step_number or '<n>'})",
         ) from None
 
 

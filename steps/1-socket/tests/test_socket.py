@@ -10,11 +10,10 @@ import socket
 import time
 
 import pytest
-import requests
 
 from checks.launch import SHUTDOWN_GRACE_SECONDS
 from checks.report import CheckFailed, caret_diff
-from checks.wire import ANSWER_TIMEOUT, Exchange, connect, crash_failure, exchange, get_request, read_until_closed
+from checks.wire import ANSWER_TIMEOUT, Exchange, connect, exchange, fetch, get_request, read_until_closed
 
 # The heading of the step's page, as a client should decode it.
 HEADING = "Hello from your own server — it works!"
@@ -89,22 +88,7 @@ def test_get_root_returns_the_page(server):
 )
 def test_requests_can_fetch_the_page(server):
     """A real HTTP client (requests) can fetch the page"""
-    url = f"http://127.0.0.1:{server.port}/"
-    try:
-        response = requests.get(url, timeout=ANSWER_TIMEOUT)
-    except requests.RequestException as problem:
-        if isinstance(problem, requests.ConnectionError):
-            crashed = crash_failure(server)
-            if crashed:
-                raise crashed from None
-        raise CheckFailed(
-            f"requests.get({url!r}) failed.",
-            expected="a 200 response with the page",
-            received=f"{type(problem).__name__}: {problem}",
-            stuck=server.where_stuck() if isinstance(problem, requests.Timeout) else [],
-            server_output=server.output(),
-            reproduce="curl -v http://127.0.0.1:8080/   (after: make serve STEP=1)",
-        ) from None
+    response = fetch(server, "GET", "/")
     if response.status_code != 200 or HEADING not in response.text:
         raise CheckFailed(
             "requests got a response, but not the page as it should read.",

@@ -10,12 +10,11 @@ import json
 import random
 
 import pytest
-import requests
 
 from checks.expect import expect_response
 from checks.report import CheckFailed
 from checks.unit import expect_equal
-from checks.wire import ANSWER_TIMEOUT, crash_failure, exchange, get_request
+from checks.wire import exchange, fetch, get_request
 
 
 def post(path, body, extra=b""):
@@ -29,22 +28,6 @@ def still_serving(server):
         raise after.fail("After refusing a bad request, your server did not answer the next one.",
                          "the server to keep serving other clients")
     expect_response(after, 200)
-
-
-def fetch(server, method, path, **kwargs):
-    url = f"http://127.0.0.1:{server.port}{path}"
-    try:
-        return requests.request(method, url, timeout=ANSWER_TIMEOUT, **kwargs)
-    except requests.RequestException as problem:
-        crashed = crash_failure(server) if isinstance(problem, requests.ConnectionError) else None
-        if crashed:
-            raise crashed from None
-        raise CheckFailed(
-            f"requests.{method.lower()}({url!r}) failed.",
-            received=f"{type(problem).__name__}: {problem}",
-            stuck=server.where_stuck() if isinstance(problem, requests.Timeout) else [],
-            server_output=server.output(),
-        ) from None
 
 
 @pytest.mark.task(6)
