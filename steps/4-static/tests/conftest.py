@@ -13,6 +13,7 @@ FILES = {
     "page.html": b"<!doctype html><title>page</title><p>a page</p>\n",
     "logo.png": b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 3,
     "data.xyz123": bytes(range(255, -1, -1)) * 2,
+    "with space.txt": b"a name with a space, sent as %20\n",
     "docs/index.html": b"<!doctype html><title>docs</title><p>the docs index</p>\n",
     "docs/notes.txt": b"notes\n",
 }

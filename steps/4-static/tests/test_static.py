@@ -8,6 +8,7 @@ same (public-secret), and a symlink pointing out. None may ever be sent.
 import hashlib
 from email.utils import formatdate
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -89,7 +90,7 @@ def test_files_arrive_with_their_types_and_exact_bytes(static_server, files):
     for name, data in files.items():
         if "/" in name:
             continue
-        result = exchange(static_server, get_request(f"/static/{name}"))
+        result = exchange(static_server, get_request(f"/static/{quote(name)}"))
         response = expect_response(result, 200)
         if response.body != data:
             raise result.fail(f"The bytes of {name} changed on the way.",
