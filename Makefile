@@ -8,7 +8,7 @@ PORT ?= 8080
 export COURSE_VIA_MAKE = 1
 
 .DEFAULT_GOAL := help
-.PHONY: help check test progress hint reset skip serve watch docs notebooks starters setup
+.PHONY: help check test progress hint reset skip serve watch report docs notebooks starters setup
 
 help: ## list the targets
 	@echo "Build Your Own HTTP Server — make targets (STEP=1..5):"
@@ -37,6 +37,10 @@ serve: ## run your server on 127.0.0.1:8080 (PORT=9000 to change)
 
 watch: ## grade again every time you save
 	@$(PYTHON) -m checks watch $(STEP)
+
+report: ## (instructors) one table from a folder of results: make report DIR=path
+	$(if $(DIR),,$(error Say which folder: make report DIR=path/to/results))
+	@$(PYTHON) -m checks report "$(DIR)"
 
 docs: ## serve the course site on http://127.0.0.1:8000
 	@$(PYTHON) -m checks docs

@@ -8,7 +8,10 @@
     python -m checks skip 1         back up your file, then drop in the reference solution
     python -m checks serve 1        run your server on 127.0.0.1:8080;  --port / --host to change
     python -m checks watch 1        grade again every time you save
+    python -m checks report DIR     (instructors) one table of every learner's results under DIR
+    python -m checks docs           serve the course site on http://127.0.0.1:8000
     python -m checks starters       (maintainers) regenerate starters from solutions; --check only compares
+    python -m checks notebooks      (maintainers) run the notebooks again and store their outputs
 
 The first command that needs pytest creates ``.venv`` and installs into it.
 """

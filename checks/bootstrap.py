@@ -30,6 +30,7 @@ NEEDS_PACKAGES = {
     "progress": GRADING,
     "watch": GRADING,
     "docs": ("docs",),
+    "build-docs": ("docs",),
     "selftest": EVERYTHING,
     "notebooks": ("notebooks",),
 }

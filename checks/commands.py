@@ -4,6 +4,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,14 +53,18 @@ def run(argv):
     sync = commands.add_parser("starters", help="(maintainers) regenerate starters from solutions")
     sync.add_argument("--check", action="store_true", help="only report starters that are out of date")
 
+    report = commands.add_parser("report", help="(instructors) one table from a folder of learners' results")
+    report.add_argument("folder", help="a folder with one sub-folder of results/*.json per learner")
+
     commands.add_parser("docs", help="serve the docs site on http://127.0.0.1:8000")
+    commands.add_parser("build-docs", help="build the docs site into site/ (mkdocs build --strict)")
     commands.add_parser("notebooks", help="(maintainers) run every notebook again and store its outputs")
     selftest = commands.add_parser("selftest", help="(maintainers) the course's own tests")
     selftest.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
 
     args = parser.parse_args(argv)
     try:
-        return globals()[f"do_{args.command}"](args)
+        return globals()[f"do_{args.command.replace('-', '_')}"](args)
     except UnknownStep as problem:
         print(problem, file=sys.stderr)
         return 2
@@ -208,21 +213,68 @@ def do_serve(args):
     return 0
 
 
+SUMMARY_LINE = re.compile(r"^Step \d+ — .*: \d+/\d+ checks passing$", re.M)
+
+
 def do_watch(args):
-    """Grade, then grade again whenever the learner's file changes; Ctrl-C to stop."""
+    """Grade, then grade again whenever a learner file changes; the summary on top. Ctrl-C stops."""
     step = find_step(args.step)
     files = step.learner_files
-    print(f"Watching {', '.join(rel(path) for path in files)}: the checks run after every save. Ctrl-C stops.")
 
     def stamps():
         return [path.stat().st_mtime_ns if path.exists() else 0 for path in files]
 
     while True:
         seen = stamps()
-        subprocess.run([sys.executable, "-m", "checks", "check", str(step.number)], cwd=ROOT)
-        print("\nWaiting for you to save a change ...", flush=True)
+        finished = subprocess.run([sys.executable, "-m", "checks", "check", str(step.number)], cwd=ROOT,
+                                  capture_output=True, text=True, encoding="utf-8", errors="replace")
+        summary = SUMMARY_LINE.search(finished.stdout)
+        clear_screen()
+        print(summary.group(0) if summary else f"{step.title}: the checks could not run (details below)")
+        print(f"Watching {', '.join(rel(path) for path in files)}: the checks run again after every save. "
+              "Ctrl-C stops.\n")
+        print(finished.stdout + finished.stderr, flush=True)
         while stamps() == seen:
-            time.sleep(0.5)  # polling the file's timestamp: no extra package needed
+            time.sleep(0.5)  # polling the files' timestamps: no extra package needed
+
+
+def clear_screen():
+    if sys.stdout.isatty():
+        print("\033[2J\033[H", end="")  # ANSI: clear, cursor home (Windows 10+ terminals understand it)
+
+
+def do_report(args):
+    """Roll up results/*.json files (Exercism v3) into one table: per learner, per step, passed/total."""
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"There is no folder {folder}.", file=sys.stderr)
+        return 2
+    table = {}
+    for path in sorted(folder.rglob("*.json")):
+        parent = path.parent.relative_to(folder).as_posix()
+        learner = folder.resolve().name if parent == "." else parent
+        table.setdefault(learner, {})[path.stem] = score(path)
+    if not table:
+        print(f"No result files (*.json) in {folder}.", file=sys.stderr)
+        return 2
+    steps = sorted({step for row in table.values() for step in row}, key=lambda name: (len(name), name))
+    rows = [["learner", *steps]] + [[learner, *(table[learner].get(step, "-") for step in steps)]
+                                    for learner in sorted(table)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for number, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if number == 0:
+            print("  ".join("-" * width for width in widths))
+    return 0
+
+
+def score(path):
+    """``passed/total`` from one results file, or a word saying why not."""
+    try:
+        tests = json.loads(path.read_text(encoding="utf-8"))["tests"]
+        return f"{sum(test['status'] == 'pass' for test in tests)}/{len(tests)}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable"
 
 
 def do_starters(args):
@@ -244,6 +296,10 @@ def do_starters(args):
 
 def do_docs(args):
     return subprocess.call([sys.executable, "-m", "mkdocs", "serve"], cwd=ROOT)
+
+
+def do_build_docs(args):
+    return subprocess.call([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", "site"], cwd=ROOT)
 
 
 def do_notebooks(args):
