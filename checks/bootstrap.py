@@ -2,8 +2,8 @@
 
 Standard library only: this runs under whatever Python the learner has, before
 anything is installed. The packages come from ``pyproject.toml`` (its
-``dependencies`` for grading, and its optional groups ``notebooks`` and
-``docs``), so the versions are pinned in one place.
+``dependencies`` for grading, and its optional groups ``notebooks``,
+``docs`` and ``browser``), so the versions are pinned in one place.
 """
 
 import hashlib
@@ -21,7 +21,7 @@ STAMP = VENV / "installed.json"
 PYPROJECT = ROOT / "pyproject.toml"
 
 GRADING = ("grading",)
-EVERYTHING = ("grading", "notebooks", "docs")
+EVERYTHING = ("grading", "notebooks", "docs", "browser")
 
 # Which package groups each command needs; commands not listed need none.
 NEEDS_PACKAGES = {

@@ -2,31 +2,20 @@
 
 * every docs anchor the code points learners to (TODOs, hints) exists;
 * each step page lists the step's checks by the same plain names the checker prints.
+
+The ``site`` fixture (the built site) is in tests/conftest.py, shared with test_browser.py.
 """
 
 import ast
 import re
-import subprocess
-import sys
 from html import unescape
 
 import pytest
 
 from checks import starters
-from checks.course import ROOT, all_steps
+from checks.course import all_steps
 
 STEPS = all_steps()
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("site")
-    built = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(folder)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-    assert built.returncode == 0, f"mkdocs build --strict failed:\n{built.stdout}\n{built.stderr}"
-    return folder
 
 
 def page_html(site, docs_page):

@@ -34,6 +34,7 @@ PAGE = """<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>{title}</title>
+  <link rel="icon" href="/static/logo.png">
   <link rel="stylesheet" href="/static/style.css">
   <script src="/static/app.js"></script>
 </head>
