@@ -339,7 +339,8 @@ def normalise(notebook):
 
 def do_selftest(args):
     tests = args.pytest_args or ["tests", "notebooks"]
-    return subprocess.call([sys.executable, "-m", "pytest", "--nbval", *tests], cwd=ROOT)
+    # -rs: say why a check was skipped (the browser checks, when Chromium is missing).
+    return subprocess.call([sys.executable, "-m", "pytest", "-rs", "--nbval", *tests], cwd=ROOT)
 
 
 def rel(path):

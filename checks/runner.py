@@ -45,7 +45,11 @@ def grade(step, learner_file, results_file=None, label=None, only=None):
     ]
     if only:
         arguments += ["-k", " or ".join(only)]
-    pytest.main(arguments)
+    exit_code = pytest.main(arguments)
+    if not results_file.exists():  # pytest stopped before running anything: its own words are above
+        print(f"\nThe checks could not run (pytest exit code {int(exit_code)}). This is a problem with the "
+              "course itself, not with your code: please report it, with the lines above.")
+        return 2
     document = json.loads(results_file.read_text(encoding="utf-8"))
     return summarise(step, document, learner_file, results_file)
 
