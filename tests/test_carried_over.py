@@ -28,6 +28,7 @@ INTENDED_CHANGES = {
     ("4-static", "server.py", "main"): "a new description",
     ("5-middleware", "app.py", "create_app"): "the finished site, wrapped in middleware",
     ("5-middleware", "server.py", "HTTPServer.handle_client"): "notes the client's address for the log",
+    ("5-middleware", "response.py", "HTTPResponse.to_bytes"): "formats the Date once a second (make bench shows why)",
     ("5-middleware", "server.py", "main"): "a new description and stop message",
 }
 

@@ -34,8 +34,9 @@ MAX_BODY_BYTES = 1024 * 1024
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # HTTP-version = "HTTP/" DIGIT "." DIGIT
 HTTP_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
-# A target is printable ASCII (RFC 3986); a stray line feed or tab would let it say two things at once.
-CONTROL_OR_SPACE = re.compile(rb"[\x00-\x20\x7f]")
+# A target is printable ASCII (RFC 3986): a stray line feed or tab would let it say two things at once,
+# and a raw byte above 127 has no agreed meaning (a client sends "é" as %C3%A9).
+NOT_PRINTABLE_ASCII = re.compile(rb"[^\x21-\x7e]")
 SUPPORTED_VERSIONS = ("HTTP/1.0", "HTTP/1.1")
 
 
@@ -131,8 +132,8 @@ def parse_request_line(line):
     method, target, version = parts
     if not TOKEN.fullmatch(method):
         raise HTTPError(HTTPStatus.BAD_REQUEST, "the method is not a valid token")
-    if not target.startswith(b"/") or CONTROL_OR_SPACE.search(target):
-        raise HTTPError(HTTPStatus.BAD_REQUEST, "the target must start with / and hold no spaces or control characters")
+    if not target.startswith(b"/") or NOT_PRINTABLE_ASCII.search(target):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "the target must start with / and be printable ASCII, with no spaces")
     if not HTTP_VERSION.fullmatch(version):
         raise HTTPError(HTTPStatus.BAD_REQUEST, "the version must look like HTTP/1.1")
     if version.decode("ascii") not in SUPPORTED_VERSIONS:

@@ -61,7 +61,8 @@ def test_request_line_is_split(request_module):
 @pytest.mark.task(1)
 @pytest.mark.hint(
     "Check each part: the method is a token (letters, digits and !#$%&'*+-.^_`|~), the target "
-    "starts with /, the version looks like HTTP/x.y. Only HTTP/1.0 and HTTP/1.1 are spoken (else 505).",
+    "starts with / and is printable ASCII, the version looks like HTTP/x.y. "
+    "Only HTTP/1.0 and HTTP/1.1 are spoken (else 505).",
     docs="#the-request-line",
 )
 def test_bad_request_lines_are_refused(request_module):
@@ -73,6 +74,7 @@ def test_bad_request_lines_are_refused(request_module):
         (b"G@T / HTTP/1.1", "@ is not allowed in a method"),
         (b"GET index.html HTTP/1.1", "the target does not start with /"),
         (b"GET /a\nb HTTP/1.1", "a line feed inside the target would let it say two things"),
+        (b"GET /caf\xe9 HTTP/1.1", "a target is ASCII: a client sends \u00e9 as %C3%A9, never as a raw byte"),
         (b"GET / HTTX/1.1", "the version is not HTTP/x.y"),
     ]:
         expect_refusal(request_module.HTTPError, parse, line, status=HTTPStatus.BAD_REQUEST, why=why)

@@ -89,6 +89,8 @@ class LoggingMiddleware(Middleware):
 
     def after_request(self, request, response):
         # >>> SOLUTION 2 #logging-every-request: log one line through self.logger: client, time, request line, status, bytes, duration
+        if not self.logger.isEnabledFor(logging.INFO):
+            return response  # nobody reads this log: don't spend time formatting a line for it
         took = time.monotonic() - getattr(request, "started", time.monotonic())
         when = datetime.now(timezone.utc).strftime("%d/%b/%Y:%H:%M:%S %z")
         size = response.length if response.chunks is not None else len(response.body)
