@@ -8,7 +8,11 @@ PORT ?= 8080
 export COURSE_VIA_MAKE = 1
 
 .DEFAULT_GOAL := help
-.PHONY: help check test progress hint reset skip serve watch report docs notebooks starters setup
+# make bench and make attack measure the finished server (step 5) unless STEP is given.
+LAB_STEP = $(if $(filter file,$(origin STEP)),5,$(STEP))
+LAB_IMPL = $(if $(filter solution,$(IMPL)),--solution,$(if $(IMPL),--file "$(IMPL)"))
+
+.PHONY: help check test progress hint reset skip serve watch report bench attack docs notebooks starters setup
 
 help: ## list the targets
 	@echo "Build Your Own HTTP Server — make targets (STEP=1..5):"
@@ -41,6 +45,12 @@ watch: ## grade again every time you save
 report: ## (instructors) one table from a folder of results: make report DIR=path
 	$(if $(DIR),,$(error Say which folder: make report DIR=path/to/results))
 	@$(PYTHON) -m checks report "$(DIR)"
+
+bench: ## your server's speed next to Python's own (IMPL=solution for the reference)
+	@$(PYTHON) -m checks bench $(LAB_STEP) $(LAB_IMPL)
+
+attack: ## hostile clients against your server, each probe judged (IMPL=solution too)
+	@$(PYTHON) -m checks attack $(LAB_STEP) $(LAB_IMPL)
 
 docs: ## serve the course site on http://127.0.0.1:8000
 	@$(PYTHON) -m checks docs

@@ -56,6 +56,24 @@ def run(argv):
     report = commands.add_parser("report", help="(instructors) one table from a folder of learners' results")
     report.add_argument("folder", help="a folder with one sub-folder of results/*.json per learner")
 
+    bench = commands.add_parser("bench", help="your server's speed against Python's ThreadingHTTPServer")
+    attack = commands.add_parser("attack", help="hostile clients against your server: what breaks it?")
+    for lab_command in (bench, attack):
+        lab_command.add_argument("step", nargs="?", default="5")
+        impl = lab_command.add_mutually_exclusive_group()
+        impl.add_argument("--solution", action="store_true", help="the reference solution instead of your file")
+        impl.add_argument("--file", help="this file instead of yours")
+        lab_command.add_argument("--out", help="folder for the results (default: results/bench or results/attack)")
+    bench.add_argument("--seconds", type=float, default=3.0, help="length of each load run (default 3)")
+    bench.add_argument("--rounds", type=int, default=3, help="runs per server and level, taking turns (default 3)")
+    bench.add_argument("--connections", default="1,10,50,200", help="concurrency levels (default 1,10,50,200)")
+    bench.add_argument("--burst", type=int, default=500, help="clients connecting at once; 0 skips (default 500)")
+    bench.add_argument("--load", choices=("auto", "wrk", "bundled"), default="auto",
+                       help="load generator: wrk if installed (auto), or the bundled one")
+    bench.add_argument("--path", default="/", help="the path to request (default /)")
+    attack.add_argument("--only", action="append", help="run only probes whose name contains this")
+    attack.add_argument("--quick", action="store_true", help="smaller files and crowds (for the course's own tests)")
+
     commands.add_parser("docs", help="serve the docs site on http://127.0.0.1:8000")
     commands.add_parser("build-docs", help="build the docs site into site/ (mkdocs build --strict)")
     commands.add_parser("notebooks", help="(maintainers) run every notebook again and store its outputs")
@@ -191,6 +209,52 @@ def do_skip(args):
     )
     print(f"Read it, run it (make serve STEP={step.number}), then move on to the next step.")
     return done
+
+
+def lab_target(args):
+    """(step, file, label) for make bench / make attack: the learner's file unless told otherwise."""
+    step = find_step(args.step)
+    if args.solution:
+        return step, step.solution_dir / step.main_file.name, "solution"
+    if args.file:
+        path = Path(args.file).resolve()
+        if not path.is_file():
+            raise UnknownStep(f"There is no file {args.file}.")
+        return step, path, path.stem
+    return step, step.main_file, "yours"
+
+
+def do_bench(args):
+    from lab import bench
+
+    step, learner_file, label = lab_target(args)
+    try:
+        levels = tuple(int(level) for level in args.connections.split(","))
+        if min(levels) < 1 or args.seconds <= 0 or args.rounds < 1 or args.burst < 0:
+            raise ValueError
+    except ValueError:
+        print("--connections takes whole numbers like 1,10,50; --seconds, --rounds and --burst must be positive.",
+              file=sys.stderr)
+        return 2
+    try:
+        bench.run(step, learner_file, label, seconds=args.seconds, rounds=args.rounds, levels=levels,
+                  burst=args.burst, generator=args.load, path=args.path, out_dir=args.out)
+    except bench.BenchError as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    return 0
+
+
+def do_attack(args):
+    from lab import attack
+
+    step, learner_file, label = lab_target(args)
+    try:
+        verdicts = attack.run(step, learner_file, label, only=args.only, quick=args.quick, out_dir=args.out)
+    except attack.AttackError as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    return 0 if all(verdict.passed is not False for verdict in verdicts) else 1
 
 
 def do_serve(args):

@@ -18,6 +18,11 @@ and obeys commands read from stdin, one a line:
 
     dump   write every thread's stack (faulthandler) between two marker lines
     stop   call server.shutdown() from a new thread and report how it went
+    stats  report the process's thread count and memory (for ``make attack``)
+
+One option is the lab's, not the server's: ``"slow_path": "/x"`` makes
+requests for /x wait ``SLOW_SECONDS`` before the learner's handler answers
+them, to show whether one slow request holds up the others.
     (end of input)  exit at once
 """
 
@@ -38,6 +43,9 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 
 DUMP_BEGIN = "--- stacks begin ---"
 DUMP_END = "--- stacks end ---"
+
+# How long a request for the lab's slow_path waits before it is answered.
+SLOW_SECONDS = 2.0
 
 # The main thread and the control thread both write to the checks; one at a time.
 _writing = threading.Lock()
@@ -87,11 +95,15 @@ def main(argv):
         tell("failed", stage="import", error="the file defines no HTTPServer class", file=learner_file, line=None)
         os._exit(3)
 
+    options = json.loads(options_json)
+    slow_path = options.pop("slow_path", None)
     try:
-        server = server_class(HOST, 0, **json.loads(options_json))
+        server = server_class(HOST, 0, **options)
         server.start()
     except BaseException as error:
         fail("start", error)
+    if slow_path and callable(getattr(server, "handler", None)):
+        server.handler = slowed(server.handler, slow_path)
 
     problem = check_port(server, module)
     if problem:
@@ -119,12 +131,45 @@ def obey(control, running):
                 faulthandler.dump_traceback(file=control, all_threads=True)
                 control.write(DUMP_END + "\n")
                 control.flush()
+        elif command == "stats":
+            with _writing:
+                control.write(json.dumps({"event": "stats", **process_stats()}) + "\n")
+                control.flush()
         elif command == "stop" and "server" in running:
             report = stop(running["server"], running.get("serving"))
             with _writing:
                 control.write(json.dumps({"event": "stopped", **report}) + "\n")
                 control.flush()
     os._exit(0)
+
+
+def slowed(handler, slow_path):
+    """``handler``, but a request for ``slow_path`` first waits SLOW_SECONDS (a slow database, say)."""
+
+    def handle(request):
+        if getattr(request, "path", None) == slow_path:
+            time.sleep(SLOW_SECONDS)
+        return handler(request)
+
+    return handle
+
+
+def process_stats():
+    """Threads alive now, and memory: resident now (Linux) and the peak so far, in bytes (None if unknown)."""
+    stats = {"threads": threading.active_count(), "rss": None, "peak_rss": None}
+    try:
+        import resource  # not on Windows
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        stats["peak_rss"] = peak if sys.platform == "darwin" else peak * 1024  # macOS counts bytes, Linux KiB
+    except ImportError:
+        pass
+    try:
+        with open("/proc/self/statm") as statm:
+            stats["rss"] = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        pass
+    return stats
 
 
 def load(path):

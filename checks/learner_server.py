@@ -189,6 +189,15 @@ class LearnerServer:
         event = self._next_event(launch.SHUTDOWN_GRACE_SECONDS + CONTROL_TIMEOUT)
         return event if event and event.get("event") == "stopped" else None
 
+    def stats(self):
+        """The child's thread count and memory (see ``launch.process_stats``), or None if it can't answer."""
+        if not self._send("stats"):
+            return None
+        event = self._next_event(CONTROL_TIMEOUT)
+        while event is not None and event.get("event") != "stats":
+            event = self._next_event(CONTROL_TIMEOUT)
+        return event
+
     def output(self):
         """What the learner's server printed (stdout and stderr), as text."""
         self._stderr.seek(0)

@@ -1,0 +1,434 @@
+"""``make attack``: hostile clients against your server, each followed by a health check.
+
+Every probe sends something a real client might (or an attacker would), says
+what a well-built server answers, and records what yours did. After each
+probe, a plain GET / must still get 200 within a couple of seconds: a server
+that answered the probe correctly but then stopped serving has failed it.
+
+The server runs with a short idle timeout (``IDLE_TIMEOUT``), so the probes
+that wait for it finish quickly, and on a temporary site of its own, with
+secrets beside (and linked from) the static folder, for the traversal probes.
+"""
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from checks.course import ROOT
+from checks.learner_server import LearnerServer, shown_path
+from checks.report import CheckFailed
+
+from .clients import HOST, download, exchange, get
+from .load import raise_file_limit
+
+IDLE_TIMEOUT = 2.0  # seconds: the server is started with this idle_timeout
+SLOW_PATH = "/lab/slow"  # the launcher makes this path wait 2 s (see checks.launch)
+SECRET = b"lab-secret-7f3a"  # in every file a traversal must not reach
+TOKEN = "lab-token"  # step 5's API token, sent with every POST (the echo route is private)
+HEALTHY_WITHIN = 2.0
+MIB = 1024 * 1024
+DOCS = "docs/lab.md"
+
+
+class AttackError(Exception):
+    """Something that stops the attack before it starts, in words a learner can act on."""
+
+
+@dataclass
+class Verdict:
+    probe: str
+    expected: str
+    got: str
+    passed: bool | None  # None: not run for this step
+    step: int  # the step whose code defends against this probe
+
+
+@dataclass
+class Lab:
+    """What a probe needs to know: where the server is, how big to go, what the step has."""
+
+    server: LearnerServer
+    step: int
+    quick: bool
+    symlinks: bool  # whether the traversal site could have its symlink
+    big_file_size: int
+
+    @property
+    def port(self):
+        return self.server.port
+
+    @property
+    def echo_path(self):
+        # Step 5's demo site echoes a POST body; earlier steps answer a POST to / one way or another.
+        return "/api/echo" if self.step >= 5 else "/"
+
+
+PROBES = []
+
+
+def probe(name, expected, step):
+    """Register a probe: ``name`` and ``expected`` are shown in the table; ``step`` is the step that defends."""
+
+    def register(function):
+        PROBES.append((name, expected, step, function))
+        return function
+
+    return register
+
+
+def request(lines, body=b""):
+    if lines[0].startswith("POST"):
+        lines = [*lines, f"Authorization: Bearer {TOKEN}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def refused(answer, statuses):
+    """(got, passed) for a probe that a server should refuse with one of ``statuses``."""
+    return answer.describe(), answer.status in statuses
+
+
+# ---------------------------------------------------------------- how requests arrive
+
+@probe("two requests in one write (pipelined)", "first answered with 200", 1)
+def pipelined(lab):
+    one = request(["GET / HTTP/1.1", f"Host: {HOST}"])
+    answer = exchange(lab.port, [one + one])
+    return answer.describe() + (", then closed" if answer.closed else ""), answer.status == 200
+
+
+@probe("request sent 3 bytes at a time", "200", 1)
+def split_writes(lab):
+    whole = request(["GET / HTTP/1.1", f"Host: {HOST}", "Connection: close"])
+    answer = exchange(lab.port, [whole[i:i + 3] for i in range(0, len(whole), 3)], pause=0.002)
+    return answer.describe(), answer.status == 200
+
+
+@probe("a UTF-8 character split across two writes", "answered, é intact", 2)
+def split_character(lab):
+    body = "Zoë".encode("utf-8")  # b"Zo\xc3\xab": the split falls inside ë
+    head = request(["POST " + lab.echo_path + " HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}",
+                    "Content-Type: text/plain; charset=utf-8", "Connection: close"])
+    answer = exchange(lab.port, [head + body[:3], body[3:]], pause=0.05)
+    intact = answer.body == body if lab.step >= 5 else True
+    got = answer.describe() + ("" if intact else f", echoed {answer.body[:20]!r}")
+    return got, answer.status is not None and answer.status not in (400, 500) and intact
+
+
+# ---------------------------------------------------------------- malformed requests
+
+@probe("GARBAGE", "400", 2)
+def garbage(lab):
+    return refused(exchange(lab.port, [b"GARBAGE\r\n\r\n"]), {400})
+
+
+@probe("a request line without a version", "400", 2)
+def no_version(lab):
+    return refused(exchange(lab.port, [b"GET /\r\n\r\n"]), {400})
+
+
+@probe("non-UTF-8 bytes in the path", "400", 2)
+def raw_bytes_in_path(lab):
+    return refused(exchange(lab.port, [b"GET /caf\xe9\xff HTTP/1.1\r\nHost: x\r\n\r\n"]), {400})
+
+
+@probe("a header line without a colon", "400", 2)
+def header_without_colon(lab):
+    return refused(exchange(lab.port, [request(["GET / HTTP/1.1", f"Host: {HOST}", "Just some words"])]), {400})
+
+
+@probe("a 64 KB header", "431 (or 400)", 2)
+def huge_header(lab):
+    lines = ["GET / HTTP/1.1", f"Host: {HOST}", "X-Big: " + "a" * 64 * 1024]
+    return refused(exchange(lab.port, [request(lines)]), {431, 400})
+
+
+@probe("1,000 headers", "431 (or 400)", 2)
+def many_headers(lab):
+    lines = ["GET / HTTP/1.1", f"Host: {HOST}"] + [f"X-Field-{n}: {n}" for n in range(1000)]
+    return refused(exchange(lab.port, [request(lines)]), {431, 400})
+
+
+# ---------------------------------------------------------------- bodies
+
+@probe("a 100 KB body", "answered, whole body read", 2)
+def big_body(lab):
+    body = bytes(range(256)) * 400  # 102,400 bytes
+    head = request([f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}",
+                    "Connection: close"])
+    answer = exchange(lab.port, [head + body])
+    whole = answer.body == body if lab.step >= 5 else True
+    got = answer.describe() + ("" if whole else f", echoed {len(answer.body):,} of {len(body):,} bytes")
+    return got, answer.status is not None and answer.status not in (400, 408, 413, 500) and whole
+
+
+@probe("a body that arrives a second late", "answered, body read", 2)
+def late_body(lab):
+    body = b"late but whole"
+    head = request([f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}",
+                    "Connection: close"])
+    answer = exchange(lab.port, [head, body], pause=0.5 if lab.quick else 1.0)
+    whole = answer.body == body if lab.step >= 5 else True
+    return answer.describe(), answer.status is not None and answer.status not in (400, 408, 500) and whole
+
+
+@probe("a body that never arrives", f"408 after the idle timeout ({IDLE_TIMEOUT:g} s)", 2)
+def missing_body(lab):
+    head = request([f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", "Content-Length: 100"])
+    answer = exchange(lab.port, [head], deadline=IDLE_TIMEOUT + 3)
+    got = f"{answer.describe()} after {answer.seconds:.1f} s"
+    return got, answer.status == 408
+
+
+# ---------------------------------------------------------------- escaping the static folder
+
+TRAVERSALS = {
+    "traversal: /static/../secret.txt": ["/static/../secret.txt", "/static/./../secret.txt"],
+    "traversal, percent-encoded: %2e%2e and %2f": ["/static/%2e%2e/secret.txt", "/static/..%2fsecret.txt",
+                                                   "/static/%2e%2e%2f%2e%2e%2fsecret.txt"],
+    "traversal into a sibling folder that shares the prefix": ["/static/../static-private/secret.txt",
+                                                               "/static/%2e%2e/static-private/secret.txt"],
+    "a symlink inside the folder that points out of it": ["/static/escape.txt"],
+}
+
+
+def traversal(targets):
+    def attempt(lab):
+        if lab.symlinks is False and targets == ["/static/escape.txt"]:
+            return "not tried: this system would not make a symlink", None
+        answers = [exchange(lab.port, [request([f"GET {target} HTTP/1.1", f"Host: {HOST}"])]) for target in targets]
+        leaked = [target for target, answer in zip(targets, answers) if SECRET in answer.raw]
+        statuses = sorted({answer.describe() for answer in answers})
+        if leaked:
+            return f"the secret was sent for {leaked[0]}", False
+        return ", ".join(statuses) + ", secret kept", all(answer.status in (400, 403, 404) for answer in answers)
+
+    return attempt
+
+
+for _name, _targets in TRAVERSALS.items():
+    probe(_name, "403 or 404 (or 400), no secret", 4)(traversal(_targets))
+
+
+# ---------------------------------------------------------------- many clients at once
+
+@probe("100 slowloris clients, 1 byte a second", "others still answered within 1 s", 1)
+def slowloris(lab):
+    count = 30 if lab.quick else 100
+    raise_file_limit(count + 64)
+    trickle = b"GET / HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nX-Slow: "
+    clients = [socket.create_connection((HOST, lab.port), timeout=2) for _ in range(count)]
+    try:
+        for second in range(2):
+            for client in clients:
+                try:
+                    client.sendall(trickle[second:second + 1])
+                except OSError:
+                    pass  # the server hung up on this one: that's allowed
+            if second == 0:
+                time.sleep(1.0)  # 1 byte a second is the whole point of this probe
+        answer = get(lab.port, deadline=5)
+    finally:
+        for client in clients:
+            client.close()
+    got = f"{answer.describe()} in {answer.seconds * 1000:.0f} ms, with {count} trickling"
+    return got, answer.status == 200 and answer.seconds < 1.0
+
+
+@probe("200 idle connections", "threads back to normal after the idle timeout", 1)
+def idle_connections(lab):
+    count = 50 if lab.quick else 200
+    before = lab.server.stats()
+    if not before:
+        return "not measured: the server's process did not report its threads", None
+    raise_file_limit(count + 64)
+    clients = [socket.create_connection((HOST, lab.port), timeout=2) for _ in range(count)]
+    try:
+        peak, settled, began = before["threads"], None, time.monotonic()
+        while time.monotonic() - began < IDLE_TIMEOUT + 5:
+            threads = lab.server.stats()["threads"]
+            peak = max(peak, threads)
+            if peak > before["threads"] and threads <= before["threads"]:
+                settled = time.monotonic() - began
+                break
+            time.sleep(0.1)  # polling the server's thread count, ten times a second
+    finally:
+        for client in clients:
+            client.close()
+    if settled is None:
+        return f"threads: {before['threads']}, then {peak}, still {threads} after {IDLE_TIMEOUT + 5:g} s", False
+    return f"threads: {before['threads']}, then {peak}, {threads} after {settled:.1f} s", True
+
+
+@probe("a 2-second handler alongside 20 quick requests", "the quick ones answered within 1 s", 2)
+def slow_handler(lab):
+    slow = {}
+    worker = threading.Thread(target=lambda: slow.setdefault("answer", get(lab.port, SLOW_PATH, deadline=10)))
+    worker.start()
+    try:
+        time.sleep(0.2)  # let the slow request reach the handler first
+        quick = [get(lab.port, deadline=5) for _ in range(20)]
+    finally:
+        worker.join()
+    slowest = max(answer.seconds for answer in quick)
+    answered = sum(answer.status == 200 for answer in quick)
+    slow_answer = slow.get("answer")
+    if slow_answer is None or slow_answer.seconds < 1.5:
+        return "not measured: the slow request was not slow", None
+    return f"{answered}/20 answered, slowest {slowest * 1000:.0f} ms", answered == 20 and slowest < 1.0
+
+
+@probe("4 downloads of a 50 MB file at once", "memory grows by less than 10 MB", 4)
+def big_downloads(lab):
+    size = lab.big_file_size
+    before = lab.server.stats()
+    if not before or (before["rss"] is None and before["peak_rss"] is None):
+        return "not measured: this system does not report the server's memory", None
+    results, watching = [], threading.Event()
+    samples = [before["rss"] or before["peak_rss"]]
+
+    def watch():
+        while not watching.is_set():
+            stats = lab.server.stats()
+            if stats:
+                samples.append(stats["rss"] or stats["peak_rss"])
+            watching.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        downloads = [threading.Thread(target=lambda: results.append(download(lab.port, "/static/big.bin", 60)))
+                     for _ in range(4)]
+        for each in downloads:
+            each.start()
+        for each in downloads:
+            each.join()
+    finally:
+        watching.set()
+        watcher.join()
+    after = lab.server.stats()
+    samples.append(after["rss"] or after["peak_rss"])
+    growth = max(samples) - samples[0]
+    complete = sum(status == 200 and length == size for status, length in results)
+    got = f"{complete}/4 complete, memory +{growth / MIB:.1f} MB"
+    return got, complete == 4 and growth < 10 * MIB
+
+
+# ---------------------------------------------------------------- running them
+
+def build_site(folder, big_file_size):
+    """A static folder with secrets around it; returns (static root, whether a symlink could be made)."""
+    static = folder / "static"
+    static.mkdir()
+    (static / "index.html").write_text("<h1>public</h1>\n", encoding="utf-8")
+    (folder / "secret.txt").write_bytes(SECRET + b" (beside the static folder)\n")
+    (folder / "static-private").mkdir()
+    (folder / "static-private" / "secret.txt").write_bytes(SECRET + b" (a sibling that shares the prefix)\n")
+    with open(static / "big.bin", "wb") as big:
+        big.truncate(big_file_size)  # sparse: no disk space used, still read byte by byte
+    try:
+        (static / "escape.txt").symlink_to(folder / "secret.txt")
+        return static, True
+    except OSError:
+        return static, False  # Windows without developer mode
+
+
+def healthy(lab):
+    """(passed, what happened) for GET / after a probe."""
+    try:
+        answer = get(lab.port, deadline=HEALTHY_WITHIN)
+    except OSError as problem:
+        return False, f"the server no longer accepts connections ({problem.strerror or problem})"
+    if answer.status != 200:
+        return False, f"GET / then got {answer.describe()} (wanted 200 within {HEALTHY_WITHIN:g} s)"
+    return True, ""
+
+
+def run(step, learner_file, label, only=None, quick=False, out_dir=None, say=print):
+    chosen = [entry for entry in PROBES if not only or any(word.lower() in entry[0].lower() for word in only)]
+    if not chosen:
+        raise AttackError(f"No probe's name contains {' or '.join(only)}. The probes: "
+                          + "; ".join(entry[0] for entry in PROBES))
+    folder = Path(tempfile.mkdtemp(prefix="byo-attack-"))
+    big_file_size = (20 if quick else 50) * MIB
+    try:
+        static_root, symlinks = build_site(folder, big_file_size)
+        options = {"idle_timeout": IDLE_TIMEOUT}
+        if step.number >= 2:
+            options["slow_path"] = SLOW_PATH
+        if step.number >= 4:
+            options["app"] = {"static_root": str(static_root), **({"token": TOKEN} if step.number >= 5 else {})}
+        server = LearnerServer(learner_file, options, step_number=step.number)
+        try:
+            try:
+                server.start()
+            except CheckFailed as failure:
+                raise AttackError(f"{failure.summary}\nThe attack needs a working server: "
+                                  f"run `make check STEP={step.number}` first.") from None
+            lab = Lab(server, step.number, quick, symlinks, big_file_size)
+            say(f"Step {step.number}: attacking {shown_path(learner_file)} on 127.0.0.1:{server.port} "
+                f"(idle timeout {IDLE_TIMEOUT:g} s). Each probe is followed by GET /, which must get 200.\n")
+            verdicts = [attempt(lab, *entry, say=say) for entry in chosen]
+        finally:
+            server.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    say(table(verdicts))
+    say(summary(verdicts))
+    out_dir = Path(out_dir or ROOT / "results" / "attack")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"step{step.number}-{label}.json"
+    json_path.write_text(json.dumps([asdict(verdict) for verdict in verdicts], indent=2) + "\n", encoding="utf-8")
+    say(f"Results: {shown_path(json_path)}. Which step's code stops each probe, and why: the "
+        f"\"How fast, how safe?\" page of the course site ({DOCS}).")
+    return verdicts
+
+
+def attempt(lab, name, expected, since, function, say):
+    if since > lab.step:
+        verdict = Verdict(name, expected, f"not tried: step {since} teaches this", None, since)
+    else:
+        try:
+            got, passed = function(lab)
+        except OSError as problem:
+            got, passed = f"the probe's client failed: {problem.strerror or problem}", False
+        if passed is not None:
+            alive, why = healthy(lab)
+            if not alive:
+                got, passed = f"{got}; then {why}", False
+        verdict = Verdict(name, expected, got, passed, since)
+    say(row(verdict))
+    return verdict
+
+
+MARKS = {True: "PASS", False: "FAIL", None: "skip"}
+
+
+def row(verdict):
+    return f"  {MARKS[verdict.passed]}  {verdict.probe}: {verdict.got}"
+
+
+def table(verdicts):
+    columns = [("probe", [v.probe for v in verdicts]), ("expected", [v.expected for v in verdicts]),
+               ("got", [v.got for v in verdicts]), ("verdict", [MARKS[v.passed] for v in verdicts])]
+    widths = [max(len(title), *(len(cell) for cell in cells)) for title, cells in columns]
+    lines = ["", "  ".join(title.ljust(width) for (title, _), width in zip(columns, widths)).rstrip(),
+             "  ".join("-" * width for width in widths)]
+    for index in range(len(verdicts)):
+        lines.append("  ".join(cells[index].ljust(width) for (_, cells), width in zip(columns, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def summary(verdicts):
+    passed = sum(verdict.passed is True for verdict in verdicts)
+    failed = [verdict for verdict in verdicts if verdict.passed is False]
+    skipped = sum(verdict.passed is None for verdict in verdicts)
+    lines = ["", f"{passed} passed, {len(failed)} failed, {skipped} not tried."]
+    if failed:
+        lines.append("Failed: " + "; ".join(f"{verdict.probe} (step {verdict.step})" for verdict in failed))
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Small, blunt HTTP clients for ``make attack``: raw sockets, so a probe can send exactly the bytes it wants.
+
+Every call has a deadline: a probe never waits on a server for longer than it says.
+"""
+
+import re
+import socket
+import time
+from dataclasses import dataclass
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Answer:
+    raw: bytes
+    seconds: float
+    closed: bool  # the server closed the connection (rather than our deadline passing)
+    error: str = ""  # "reset" if the server reset the connection
+
+    @property
+    def status(self):
+        match = re.match(rb"HTTP/1\.[01] (\d{3})", self.raw)
+        return int(match[1]) if match else None
+
+    @property
+    def body(self):
+        return self.raw.partition(b"\r\n\r\n")[2]
+
+    def describe(self):
+        """The answer in a few words for the table: "404", "400 after 2.0 s", "nothing, closed"."""
+        if self.status is not None:
+            first = f"{self.status}"
+        elif self.error:
+            first = f"connection {self.error}"
+        elif self.raw:
+            first = f"not HTTP: {self.raw[:20]!r}"
+        else:
+            first = "nothing, closed" if self.closed else "nothing yet"
+        return first
+
+
+def exchange(port, pieces, pause=0.0, deadline=5.0, send_timeout=None):
+    """Send ``pieces`` (with ``pause`` seconds between them), then read until the server closes or ``deadline``."""
+    began = time.monotonic()
+    received, closed, error = bytearray(), False, ""
+    with socket.create_connection((HOST, port), timeout=deadline) as client:
+        try:
+            for index, piece in enumerate(pieces):
+                if index and pause:
+                    time.sleep(pause)  # the client's own pacing: this is what a slow client does
+                client.settimeout(send_timeout or deadline)
+                client.sendall(piece)
+            while True:
+                left = deadline - (time.monotonic() - began)
+                if left <= 0:
+                    break
+                client.settimeout(left)
+                chunk = client.recv(65536)
+                if not chunk:
+                    closed = True
+                    break
+                received += chunk
+        except TimeoutError:
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            error, closed = "reset", True
+    return Answer(bytes(received), time.monotonic() - began, closed, error)
+
+
+def get(port, path="/", deadline=5.0, headers=""):
+    return exchange(port, [f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{headers}Connection: close\r\n\r\n".encode()],
+                    deadline=deadline)
+
+
+def download(port, path, deadline):
+    """GET ``path``, counting the body's bytes without keeping them; returns (status, body bytes)."""
+    with socket.create_connection((HOST, port), timeout=deadline) as client:
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        head = bytearray()
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            head += chunk
+        before, _, rest = bytes(head).partition(b"\r\n\r\n")
+        match = re.match(rb"HTTP/1\.[01] (\d{3})", before)
+        total = len(rest)
+        while chunk:
+            chunk = client.recv(1024 * 1024)
+            total += len(chunk)
+    return (int(match[1]) if match else None), total

@@ -1,0 +1,174 @@
+"""make bench and make attack: short, bounded runs that prove the tools measure and judge what they say.
+
+No test here asserts a speed: these machines are shared. They assert that
+the figures are there and add up, that errors are counted as errors, that
+the reference solution passes every probe, and that each kind of broken
+server fails the probe written for it.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from checks.course import ROOT, find_step
+from checks.starters import write_variant
+from lab import load
+from lab.bench import StdlibServer
+
+STEP5 = find_step("5")
+
+
+def course(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "checks", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def short_bench(tmp_path, *extra):
+    finished = course("bench", "5", "--solution", "--seconds", "0.5", "--rounds", "2", "--connections", "1,4",
+                      "--burst", "20", "--out", str(tmp_path), *extra)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    return finished.stdout, json.loads((tmp_path / "step5-solution.json").read_text())
+
+
+def check_figures(results, output):
+    assert [level["connections"] for level in results["levels"]] == [1, 4]
+    for level in results["levels"]:
+        for name in ("yours", "stdlib"):
+            figures = level[name]
+            assert len(figures["rounds"]) == 2, "each server is measured once per round"
+            assert figures["lowest"] <= figures["requests_per_second"] <= figures["highest"]
+            assert figures["requests_per_second"] > 0 and figures["errors"] == 0, figures
+            assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+        assert level["ratio"] == pytest.approx(
+            level["yours"]["requests_per_second"] / level["stdlib"]["requests_per_second"])
+        assert f"{level['ratio']:.2f}×" in output
+    assert results["burst"]["yours"]["answered"] == 20
+    assert results["answer"]["status"] == 200 and results["answer"]["bytes"] > 0
+
+
+def test_bench_measures_both_servers_with_the_bundled_generator(tmp_path):
+    output, results = short_bench(tmp_path, "--load", "bundled")
+    check_figures(results, output)
+    assert results["load"] == "bundled"
+    chart = ElementTree.parse(tmp_path / "step5-solution.svg").getroot()
+    bars = [rect for rect in chart.iter("{http://www.w3.org/2000/svg}rect") if rect.find("{*}title") is not None]
+    assert len(bars) == 2 * 2 * 2, "two panels, two levels, two servers"
+    assert "ThreadingHTTPServer" in output and "Burst: 20 clients" in output
+
+
+@pytest.mark.skipif(load.wrk_path() is None, reason="wrk is not installed (.ci/run installs Debian's wrk)")
+def test_bench_measures_both_servers_with_wrk(tmp_path):
+    output, results = short_bench(tmp_path, "--load", "wrk")
+    check_figures(results, output)
+    assert results["levels"][0]["yours"]["rounds"][0]["tool"] == "wrk"
+
+
+def test_the_bundled_generator_counts_refusals_and_error_statuses():
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        closed_port = placeholder.getsockname()[1]  # nothing listens here once it is closed
+    refused = load.run_bundled(closed_port, "/", connections=2, seconds=0.2)
+    assert refused.requests == 0 and refused.errors > 0 and set(refused.error_kinds) <= {"connect", "reset"}
+
+    failing = StdlibServer(500, "text/plain", b"broken on purpose")
+    try:
+        answered = load.run_bundled(failing.port, "/", connections=2, seconds=0.2)
+    finally:
+        failing.close()
+    assert answered.requests == 0 and answered.errors > 0 and set(answered.error_kinds) == {"status 500"}
+
+
+def test_wrk_output_is_read_with_its_errors():
+    output = """Running 2s test @ http://127.0.0.1:33591/
+  2 threads and 300 connections
+  Latency Distribution
+     50%    1.61ms
+     75%    1.75ms
+     90%    1.94ms
+     99%    1.20s
+  7179 requests in 2.02s, 7.40MB read
+  Socket errors: connect 0, read 3, write 0, timeout 12
+  Non-2xx or 3xx responses: 5
+Requests/sec:   3561.07
+"""
+    result = load.parse_wrk(output)
+    assert (result.requests, result.errors, result.seconds) == (7174, 20, 2.02)
+    assert (result.p50_ms, result.p99_ms) == (pytest.approx(1.61), pytest.approx(1200.0))
+    assert result.error_kinds == {"read": 3, "timeout": 12, "status": 5}
+
+
+def test_bench_and_attack_explain_a_server_that_cannot_start(tmp_path):
+    starter = write_variant(STEP5, tmp_path)  # the pristine starter: its TODOs raise NotImplementedError
+    for command in ("bench", "attack"):
+        finished = course(command, "5", "--file", str(starter), "--out", str(tmp_path / "results"))
+        assert finished.returncode == 1
+        assert "a TODO is not done yet" in finished.stderr and "make check STEP=5" in finished.stderr
+        assert "Traceback" not in finished.stderr + finished.stdout
+
+
+def test_attack_on_the_reference_solution_passes_every_probe(tmp_path):
+    finished = course("attack", "5", "--solution", "--quick", "--out", str(tmp_path))
+    verdicts = json.loads((tmp_path / "step5-solution.json").read_text())
+    failed = [verdict for verdict in verdicts if verdict["passed"] is not True]
+    assert not failed and finished.returncode == 0, finished.stdout + finished.stderr
+    assert len(verdicts) == 20
+
+
+def test_attack_skips_what_a_step_has_not_taught_yet(tmp_path):
+    finished = course("attack", "1", "--solution", "--quick", "--only", "GARBAGE", "--only", "pipelined",
+                      "--out", str(tmp_path))
+    verdicts = {verdict["probe"]: verdict for verdict in json.loads((tmp_path / "step1-solution.json").read_text())}
+    assert verdicts["GARBAGE"]["passed"] is None and "step 2 teaches this" in verdicts["GARBAGE"]["got"]
+    assert verdicts["two requests in one write (pipelined)"]["passed"] is True
+    assert finished.returncode == 0
+
+
+# (what is broken, the edit that breaks it in step 5's solution, the probe that must catch it)
+BROKEN = {
+    "decodes each recv() as UTF-8": (
+        "server.py", "        received += chunk\n", '        received += chunk.decode("utf-8").encode("utf-8")\n',
+        "UTF-8 character split"),
+    "has no idle timeout": (
+        "server.py", "client.settimeout(self.idle_timeout)", "client.settimeout(None)", "never arrives"),
+    "handles each client on the accept loop's thread": (
+        "server.py", "                worker.start()", "                worker.run()", "2-second handler"),
+    "reads a whole file into memory": (
+        "static.py", "response.chunks = read_in_chunks(path)", "response.chunks = [path.read_bytes()]", "50 MB"),
+    "compares paths as strings": (
+        "static.py", "if not candidate.is_relative_to(root):", "if not str(candidate).startswith(str(root)):",
+        "sibling folder"),
+    "does not resolve symlinks": (
+        "static.py", "candidate = (root / relative).resolve()", "candidate = (root / relative).absolute()",
+        "symlink"),
+}
+
+
+@pytest.mark.parametrize("broken", list(BROKEN))
+def test_attack_catches_a_server_that(broken, tmp_path):
+    file_name, old, new, probe_words = BROKEN[broken]
+
+    def break_it(name, text):
+        if name != file_name:
+            return text
+        assert text.count(old) == 1, f"the edit for {broken!r} no longer fits {file_name}"
+        return text.replace(old, new)
+
+    server_file = write_variant(STEP5, tmp_path, solved=range(1, 100), edit=break_it)
+    finished = course("attack", "5", "--file", str(server_file), "--quick", "--only", probe_words,
+                      "--out", str(tmp_path / "results"))
+    verdicts = json.loads((tmp_path / "results" / "step5-server.json").read_text())
+    assert len(verdicts) == 1 and verdicts[0]["passed"] is False, finished.stdout + finished.stderr
+    assert finished.returncode == 1 and "FAIL" in finished.stdout
+
+
+def test_make_targets_default_to_step_5():
+    def planned(*args):
+        return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    assert "-m checks bench 5" in planned("bench")
+    assert "-m checks bench 3 --solution" in planned("bench", "STEP=3", "IMPL=solution")
+    assert "-m checks attack 5 --solution" in planned("attack", "IMPL=solution")
