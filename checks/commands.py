@@ -236,6 +236,9 @@ def do_bench(args):
         print("--connections takes whole numbers like 1,10,50; --seconds, --rounds and --burst must be positive.",
               file=sys.stderr)
         return 2
+    if not re.fullmatch(r"/[!-~]*", args.path):
+        print(f"--path must start with / and be printable ASCII, like /about (got {args.path!r}).", file=sys.stderr)
+        return 2
     try:
         bench.run(step, learner_file, label, seconds=args.seconds, rounds=args.rounds, levels=levels,
                   burst=args.burst, generator=args.load, path=args.path, out_dir=args.out)

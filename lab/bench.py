@@ -123,6 +123,11 @@ def run(step, learner_file, label, seconds=3.0, rounds=3, levels=LEVELS, burst=5
                 f"{failure.summary}\nThe benchmark needs a working server: run `make check STEP={step.number}` first."
             ) from None
         status, content_type, body = fetch_sample(yours.port, path)
+        if not 200 <= status < 400:
+            raise BenchError(
+                f"Your server answers GET {path} with {status}, and the benchmark counts every such answer "
+                "as an error. Choose a path it answers with 200, such as --path / or --path /about."
+            )
         stdlib = StdlibServer(status, content_type, body)
         try:
             say(heading(step, learner_file, path, status, body, generator, seconds, rounds))

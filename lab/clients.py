@@ -28,16 +28,14 @@ class Answer:
         return self.raw.partition(b"\r\n\r\n")[2]
 
     def describe(self):
-        """The answer in a few words for the table: "404", "400 after 2.0 s", "nothing, closed"."""
+        """The answer in a few words for the table: "404", "connection reset", "nothing, closed"."""
         if self.status is not None:
-            first = f"{self.status}"
-        elif self.error:
-            first = f"connection {self.error}"
-        elif self.raw:
-            first = f"not HTTP: {self.raw[:20]!r}"
-        else:
-            first = "nothing, closed" if self.closed else "nothing yet"
-        return first
+            return str(self.status)
+        if self.error:
+            return f"connection {self.error}"
+        if self.raw:
+            return f"not HTTP: {self.raw[:20]!r}"
+        return "nothing, closed" if self.closed else "nothing yet"
 
 
 def exchange(port, pieces, pause=0.0, deadline=5.0, send_timeout=None):

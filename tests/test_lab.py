@@ -110,6 +110,14 @@ def test_bench_and_attack_explain_a_server_that_cannot_start(tmp_path):
         assert "Traceback" not in finished.stderr + finished.stdout
 
 
+def test_bench_refuses_a_path_it_cannot_measure(tmp_path):
+    malformed = course("bench", "5", "--solution", "--path", "about")
+    assert malformed.returncode == 2 and "--path must start with /" in malformed.stderr
+    refused = course("bench", "5", "--solution", "--path", "/api/private", "--out", str(tmp_path))
+    assert refused.returncode == 1 and "answers GET /api/private with 401" in refused.stderr
+    assert "Traceback" not in refused.stderr and not list(tmp_path.iterdir())
+
+
 def test_attack_on_the_reference_solution_passes_every_probe(tmp_path):
     finished = course("attack", "5", "--solution", "--quick", "--out", str(tmp_path))
     verdicts = json.loads((tmp_path / "step5-solution.json").read_text())
