@@ -12,7 +12,7 @@ export COURSE_VIA_MAKE = 1
 LAB_STEP = $(if $(filter file,$(origin STEP)),5,$(STEP))
 LAB_IMPL = $(if $(filter solution,$(IMPL)),--solution,$(if $(IMPL),--file "$(IMPL)"))
 
-.PHONY: help check test progress hint reset skip serve watch report bench attack docs notebooks starters setup
+.PHONY: help check test progress hint reset skip serve watch notebook report bench attack docs notebooks starters setup
 
 help: ## list the targets
 	@echo "Build Your Own HTTP Server — make targets (STEP=1..5):"
@@ -41,6 +41,9 @@ serve: ## run your server on 127.0.0.1:8080 (PORT=9000 to change)
 
 watch: ## grade again every time you save
 	@$(PYTHON) -m checks watch $(STEP)
+
+notebook: ## play in a step's notebook in Jupyter (STEP=lab for make bench and make attack's)
+	@$(PYTHON) -m checks notebook $(STEP)
 
 report: ## (instructors) one table from a folder of results: make report DIR=path
 	$(if $(DIR),,$(error Say which folder: make report DIR=path/to/results))

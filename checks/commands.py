@@ -74,6 +74,11 @@ def run(argv):
     attack.add_argument("--only", action="append", help="run only probes whose name contains this")
     attack.add_argument("--quick", action="store_true", help="smaller files and crowds (for the course's own tests)")
 
+    notebook = commands.add_parser("notebook", help="open a step's notebook (or the lab's) in Jupyter")
+    notebook.add_argument("which", help="a step (1-5) or lab")
+    notebook.add_argument("--port", type=int, default=8888, help="Jupyter's port (default 8888; 0 for any free one)")
+    notebook.add_argument("--no-browser", action="store_true", help="print the address instead of opening a browser")
+
     commands.add_parser("docs", help="serve the docs site on http://127.0.0.1:8000")
     commands.add_parser("build-docs", help="build the docs site into site/ (mkdocs build --strict)")
     commands.add_parser("notebooks", help="(maintainers) run every notebook again and store its outputs")
@@ -359,6 +364,36 @@ def do_starters(args):
                 learner_file.write_text(starters.pristine_starter(step, solution_file), encoding="utf-8")
                 print(f"Regenerated {rel(learner_file)}" + (f" (old copy: {rel(saved)})" if saved else ""))
     return 0
+
+
+NOTEBOOKS_DIR = ROOT / "notebooks"
+
+
+def find_notebook(which):
+    """The notebook for ``which``: "2" or "parser" is notebooks/2-parser.ipynb, "lab" the lab's."""
+    available = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+    for path in available:
+        number, _, name = path.stem.partition("-")
+        if which in (number, name, path.stem):
+            return path
+    names = ", ".join(path.stem for path in available)
+    raise UnknownStep(f"There is no notebook {which!r}. Choose one of {names} (its number or its name will do).")
+
+
+def do_notebook(args):
+    path = find_notebook(args.which)
+    print(f"Opening {rel(path)} in Jupyter Notebook: your browser should open it (if not, open the "
+          "http://127.0.0.1:8888/... address printed below). Ctrl-C twice here stops it.", flush=True)
+    command = [sys.executable, "-m", "notebook", str(path.relative_to(ROOT)),
+               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
+    if args.no_browser:
+        command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # a dev container often runs as root; Jupyter refuses it unless told
+    try:
+        return subprocess.call(command, cwd=ROOT)
+    except KeyboardInterrupt:
+        return 0
 
 
 def do_docs(args):

@@ -8,10 +8,13 @@ import json
 import re
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+import requests
 
 from checks import starters
 from checks.course import ROOT, find_step
@@ -102,3 +105,56 @@ def test_an_unknown_step_gets_a_plain_message(course, args):
 
     assert finished.returncode == 2
     assert "There is no step" in finished.stderr and "Traceback" not in finished.stderr
+
+
+@pytest.mark.skipif(os.name == "nt", reason="stopping Jupyter and its kernel manager needs a POSIX process group")
+def test_notebook_opens_the_chosen_notebook_in_jupyter(tmp_path):
+    """make notebook STEP=lab: Jupyter starts on the lab's notebook, with the course's kernel, and stops on SIGTERM."""
+    environment = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path)}  # Jupyter's cookie and server files
+    jupyter = subprocess.Popen(
+        [sys.executable, "-m", "checks", "notebook", "lab", "--port", "0", "--no-browser"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+        start_new_session=True,
+    )
+    try:
+        address = None
+        for line in jupyter.stdout:  # Jupyter logs its address once it listens; no sleeping
+            found = re.search(r"(http://127\.0\.0\.1:\d+/)\S*\?token=(\w+)", line)
+            if found:
+                address, token = found.groups()
+                break
+        assert address, "Jupyter never said where it listens"
+        notebook = ready(f"{address}api/contents/6-lab.ipynb", params={"token": token, "content": 0})
+        assert notebook.status_code == 200 and notebook.json()["type"] == "notebook"
+        kernels = requests.get(f"{address}api/kernelspecs", params={"token": token}, timeout=10).json()
+        assert "python3" in kernels["kernelspecs"]
+    finally:
+        os.killpg(jupyter.pid, signal.SIGTERM)
+        jupyter.stdout.close()
+        jupyter.wait(timeout=30)
+
+
+def ready(url, params, within=20.0):
+    """GET ``url`` once Jupyter accepts connections.
+
+    Jupyter prints its address a moment before its event loop starts listening, and gives no
+    other signal, so this one place retries a refused connection, every 0.1 s, for ``within`` s.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return requests.get(url, params=params, timeout=10)
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_an_unknown_notebook_gets_a_plain_message():
+    from checks.commands import find_notebook
+    from checks.course import UnknownStep
+
+    assert find_notebook("2").name == find_notebook("parser").name == "2-parser.ipynb"
+    assert find_notebook("lab").name == "6-lab.ipynb"
+    with pytest.raises(UnknownStep, match="There is no notebook '9'. Choose one of 1-socket, .*6-lab"):
+        find_notebook("9")
