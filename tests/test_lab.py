@@ -180,3 +180,22 @@ def test_make_targets_default_to_step_5():
     assert "-m checks bench 5" in planned("bench")
     assert "-m checks bench 3 --solution" in planned("bench", "STEP=3", "IMPL=solution")
     assert "-m checks attack 5 --solution" in planned("attack", "IMPL=solution")
+
+
+def test_the_lab_page_shows_every_probe_as_the_tool_names_it():
+    """docs/lab.md's attack table lists each probe with the expectation make attack prints, so the page can't drift."""
+    from lab.attack import PROBES
+
+    page = (ROOT / "docs" / "lab.md").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| ") and line.endswith(" |")]
+    for name, expected, _step, _function in PROBES:
+        assert any(row.startswith(f"| {name} | {expected} |") for row in rows), f"docs/lab.md has no row for {name!r}"
+    assert f"All {len(PROBES)} passed." in page
+
+
+def test_the_lab_page_shows_the_table_bench_prints():
+    from lab.bench import heading
+
+    header = heading(STEP5, STEP5.main_file, "/", 200, b"", "wrk", 3.0, 3).splitlines()[-1]
+    page = (ROOT / "docs" / "lab.md").read_text(encoding="utf-8")
+    assert page.count(header.rstrip()) >= 2, "the tables on docs/lab.md no longer match what make bench prints"
