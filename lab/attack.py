@@ -47,6 +47,7 @@ class Verdict:
     got: str
     passed: bool | None  # None: not run for this step
     step: int  # the step whose code defends against this probe
+    server_said: str = ""  # an error your server raised during the probe, with its file and line
 
 
 @dataclass
@@ -394,6 +395,7 @@ def attempt(lab, name, expected, since, function, say):
     if since > lab.step:
         verdict = Verdict(name, expected, f"not tried: step {since} teaches this", None, since)
     else:
+        errors_before = len(lab.server.thread_errors)
         try:
             got, passed = function(lab)
         except OSError as problem:
@@ -402,16 +404,25 @@ def attempt(lab, name, expected, since, function, say):
             alive, why = healthy(lab)
             if not alive:
                 got, passed = f"{got}; then {why}", False
-        verdict = Verdict(name, expected, got, passed, since)
+        verdict = Verdict(name, expected, got, passed, since, server_said=server_errors(lab.server, errors_before))
     say(row(verdict))
     return verdict
+
+
+def server_errors(server, since):
+    """What went wrong inside the server during a probe: a thread's error, or serve_forever()'s crash."""
+    if server.crash is not None:
+        return server.crash_text()
+    index = server.wait_for_thread_error(since, 0.2)  # the child's report can trail the probe a little
+    return server.thread_error_text(index) if index is not None else ""
 
 
 MARKS = {True: "PASS", False: "FAIL", None: "skip"}
 
 
 def row(verdict):
-    return f"  {MARKS[verdict.passed]}  {verdict.probe}: {verdict.got}"
+    line = f"  {MARKS[verdict.passed]}  {verdict.probe}: {verdict.got}"
+    return line + (f"\n        why: {verdict.server_said}" if verdict.server_said else "")
 
 
 def table(verdicts):

@@ -155,6 +155,10 @@ BROKEN = {
 }
 
 
+# What the server raises inside, for the breakages that raise.
+RAISES = {"decodes each recv() as UTF-8": "UnicodeDecodeError"}
+
+
 @pytest.mark.parametrize("broken", list(BROKEN))
 def test_attack_catches_a_server_that(broken, tmp_path):
     file_name, old, new, probe_words = BROKEN[broken]
@@ -171,6 +175,8 @@ def test_attack_catches_a_server_that(broken, tmp_path):
     verdicts = json.loads((tmp_path / "results" / "step5-server.json").read_text())
     assert len(verdicts) == 1 and verdicts[0]["passed"] is False, finished.stdout + finished.stderr
     assert finished.returncode == 1 and "FAIL" in finished.stdout
+    if broken in RAISES:  # the learner sees the error their server raised, with its line
+        assert RAISES[broken] in verdicts[0]["server_said"] and "server.py, line" in verdicts[0]["server_said"]
 
 
 def test_make_targets_default_to_step_5():
