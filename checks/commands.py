@@ -383,7 +383,7 @@ def find_notebook(which):
 def do_notebook(args):
     path = find_notebook(args.which)
     print(f"Opening {rel(path)} in Jupyter Notebook: your browser should open it (if not, open the "
-          "http://127.0.0.1:8888/... address printed below). Ctrl-C twice here stops it.", flush=True)
+          "http://127.0.0.1:... address printed below). Ctrl-C twice here stops it.", flush=True)
     command = [sys.executable, "-m", "notebook", str(path.relative_to(ROOT)),
                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
     if args.no_browser:

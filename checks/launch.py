@@ -19,11 +19,11 @@ and obeys commands read from stdin, one a line:
     dump   write every thread's stack (faulthandler) between two marker lines
     stop   call server.shutdown() from a new thread and report how it went
     stats  report the process's thread count and memory (for ``make attack``)
+    (end of input)  exit at once
 
 One option is the lab's, not the server's: ``"slow_path": "/x"`` makes
 requests for /x wait ``SLOW_SECONDS`` before the learner's handler answers
 them, to show whether one slow request holds up the others.
-    (end of input)  exit at once
 """
 
 import faulthandler

@@ -175,9 +175,7 @@ class LearnerServer:
         """The innermost line of the learner's file in each thread, right now."""
         if self._process is None or self._process.poll() is not None or not self._send("dump"):
             return []
-        event = self._next_event(CONTROL_TIMEOUT)
-        while event is not None and event.get("event") != "dump":
-            event = self._next_event(CONTROL_TIMEOUT)
+        event = self._answer_to("dump")
         if event is None:
             return []
         return learner_frames(event["text"], self.learner_file)
@@ -193,10 +191,19 @@ class LearnerServer:
         """The child's thread count and memory (see ``launch.process_stats``), or None if it can't answer."""
         if not self._send("stats"):
             return None
+        return self._answer_to("stats")
+
+    def _answer_to(self, command):
+        """The child's ``command`` event, skipping any other event before it; None if it never comes."""
         event = self._next_event(CONTROL_TIMEOUT)
-        while event is not None and event.get("event") != "stats":
+        while event is not None and event.get("event") != command:
             event = self._next_event(CONTROL_TIMEOUT)
         return event
+
+    @property
+    def exit_code(self):
+        """The child's exit code once it has ended, else None."""
+        return None if self._process is None else self._process.poll()
 
     def output(self):
         """What the learner's server printed (stdout and stderr), as text."""

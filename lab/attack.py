@@ -100,7 +100,7 @@ def refused(answer, statuses):
 def pipelined(lab):
     one = request(["GET / HTTP/1.1", f"Host: {HOST}"])
     answer = exchange(lab.port, [one + one])
-    return answer.describe() + (", then closed" if answer.closed else ""), answer.status == 200
+    return answer.describe() + (", then closed" if answer.closed and answer.status else ""), answer.status == 200
 
 
 @probe("request sent 3 bytes at a time", "200", 1)
@@ -224,8 +224,9 @@ def slowloris(lab):
     count = 30 if lab.quick else 100
     raise_file_limit(count + 64)
     trickle = b"GET / HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nX-Slow: "
-    clients = [socket.create_connection((HOST, lab.port), timeout=2) for _ in range(count)]
+    clients = []
     try:
+        clients += [socket.create_connection((HOST, lab.port), timeout=2) for _ in range(count)]
         for second in range(2):
             for client in clients:
                 try:
@@ -249,11 +250,15 @@ def idle_connections(lab):
     if not before:
         return "not measured: the server's process did not report its threads", None
     raise_file_limit(count + 64)
-    clients = [socket.create_connection((HOST, lab.port), timeout=2) for _ in range(count)]
+    clients = []
     try:
+        clients += [socket.create_connection((HOST, lab.port), timeout=2) for _ in range(count)]
         peak, settled, began = before["threads"], None, time.monotonic()
         while time.monotonic() - began < IDLE_TIMEOUT + 5:
-            threads = lab.server.stats()["threads"]
+            now = lab.server.stats()
+            if now is None:
+                return "the server's process stopped answering", False
+            threads = now["threads"]
             peak = max(peak, threads)
             if peak > before["threads"] and threads <= before["threads"]:
                 settled = time.monotonic() - began
@@ -270,7 +275,14 @@ def idle_connections(lab):
 @probe("a 2-second handler alongside 20 quick requests", "the quick ones answered within 1 s", 2)
 def slow_handler(lab):
     slow = {}
-    worker = threading.Thread(target=lambda: slow.setdefault("answer", get(lab.port, SLOW_PATH, deadline=10)))
+
+    def ask_slowly():
+        try:
+            slow["answer"] = get(lab.port, SLOW_PATH, deadline=10)
+        except OSError:
+            pass  # no answer: judged below as "not slow"
+
+    worker = threading.Thread(target=ask_slowly)
     worker.start()
     try:
         time.sleep(0.2)  # let the slow request reach the handler first
@@ -301,11 +313,16 @@ def big_downloads(lab):
                 samples.append(stats["rss"] or stats["peak_rss"])
             watching.wait(0.05)
 
+    def fetch():
+        try:
+            results.append(download(lab.port, "/static/big.bin", 60))
+        except OSError:
+            results.append((None, 0))  # refused, reset or timed out: an incomplete download
+
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        downloads = [threading.Thread(target=lambda: results.append(download(lab.port, "/static/big.bin", 60)))
-                     for _ in range(4)]
+        downloads = [threading.Thread(target=fetch) for _ in range(4)]
         for each in downloads:
             each.start()
         for each in downloads:
@@ -314,7 +331,8 @@ def big_downloads(lab):
         watching.set()
         watcher.join()
     after = lab.server.stats()
-    samples.append(after["rss"] or after["peak_rss"])
+    if after:
+        samples.append(after["rss"] or after["peak_rss"])
     growth = max(samples) - samples[0]
     complete = sum(status == 200 and length == size for status, length in results)
     got = f"{complete}/4 complete, memory +{growth / MIB:.1f} MB"
@@ -375,7 +393,13 @@ def run(step, learner_file, label, only=None, quick=False, out_dir=None, say=pri
             lab = Lab(server, step.number, quick, symlinks, big_file_size)
             say(f"Step {step.number}: attacking {shown_path(learner_file)} on 127.0.0.1:{server.port} "
                 f"(idle timeout {IDLE_TIMEOUT:g} s). Each probe is followed by GET /, which must get 200.\n")
-            verdicts = [attempt(lab, *entry, say=say) for entry in chosen]
+            verdicts = []
+            for name, expected, since, function in chosen:
+                if server.exit_code is None:
+                    verdicts.append(attempt(lab, name, expected, since, function, say=say))
+                else:
+                    verdicts.append(Verdict(name, expected, "not tried: the server had stopped", None, since))
+                    say(row(verdicts[-1]))
         finally:
             server.close()
     finally:
@@ -404,6 +428,8 @@ def attempt(lab, name, expected, since, function, say):
             alive, why = healthy(lab)
             if not alive:
                 got, passed = f"{got}; then {why}", False
+        if lab.server.exit_code is not None:
+            got, passed = f"{got}; the server's process exited (code {lab.server.exit_code})", False
         verdict = Verdict(name, expected, got, passed, since, server_said=server_errors(lab.server, errors_before))
     say(row(verdict))
     return verdict

@@ -35,8 +35,9 @@ class BenchError(Exception):
 
 def fetch_sample(port, path):
     """What the learner's server answers to GET ``path``: (status, content type, body)."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an http_proxy
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+        with direct.open(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
             return answer.status, answer.headers.get("Content-Type", "text/plain"), answer.read()
     except urllib.error.HTTPError as refused:
         return refused.code, refused.headers.get("Content-Type", "text/plain"), refused.read()

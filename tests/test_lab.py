@@ -179,6 +179,19 @@ def test_attack_catches_a_server_that(broken, tmp_path):
         assert RAISES[broken] in verdicts[0]["server_said"] and "server.py, line" in verdicts[0]["server_said"]
 
 
+def test_attack_stops_probing_a_server_whose_process_exited(tmp_path):
+    def exit_on_first_request(name, text):
+        old = "                response = self.respond(request)\n"
+        return text.replace(old, "                import os; os._exit(1)\n") if name == "server.py" else text
+
+    server_file = write_variant(STEP5, tmp_path, solved=range(1, 100), edit=exit_on_first_request)
+    finished = course("attack", "5", "--file", str(server_file), "--quick", "--out", str(tmp_path / "results"))
+    verdicts = json.loads((tmp_path / "results" / "step5-server.json").read_text())
+    assert verdicts[0]["passed"] is False and "the server's process exited (code 1)" in verdicts[0]["got"]
+    assert all(v["passed"] is None and v["got"] == "not tried: the server had stopped" for v in verdicts[1:])
+    assert finished.returncode == 1 and "Traceback" not in finished.stdout + finished.stderr
+
+
 def test_make_targets_default_to_step_5():
     def planned(*args):
         return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True).stdout
