@@ -11,7 +11,6 @@ secrets beside (and linked from) the static folder, for the traversal probes.
 """
 
 import json
-import os
 import shutil
 import socket
 import tempfile

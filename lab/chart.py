@@ -55,7 +55,7 @@ def log_scale(groups):
 
 
 def panel(left, title, levels, groups, scale, label_format):
-    top, bottom = MARGIN + 20, MARGIN + 20 + PANEL_HEIGHT
+    bottom = MARGIN + 20 + PANEL_HEIGHT
     parts = [
         f'<text x="{left}" y="{MARGIN + 8}" font-weight="bold">{escape(title)}</text>',
         f'<line x1="{left}" y1="{bottom}" x2="{left + PANEL_WIDTH}" y2="{bottom}" stroke="#333"/>',

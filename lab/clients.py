@@ -38,7 +38,7 @@ class Answer:
         return "nothing, closed" if self.closed else "nothing yet"
 
 
-def exchange(port, pieces, pause=0.0, deadline=5.0, send_timeout=None):
+def exchange(port, pieces, pause=0.0, deadline=5.0):
     """Send ``pieces`` (with ``pause`` seconds between them), then read until the server closes or ``deadline``."""
     began = time.monotonic()
     received, closed, error = bytearray(), False, ""
@@ -47,7 +47,7 @@ def exchange(port, pieces, pause=0.0, deadline=5.0, send_timeout=None):
             for index, piece in enumerate(pieces):
                 if index and pause:
                     time.sleep(pause)  # the client's own pacing: this is what a slow client does
-                client.settimeout(send_timeout or deadline)
+                client.settimeout(deadline)
                 client.sendall(piece)
             while True:
                 left = deadline - (time.monotonic() - began)
@@ -66,8 +66,8 @@ def exchange(port, pieces, pause=0.0, deadline=5.0, send_timeout=None):
     return Answer(bytes(received), time.monotonic() - began, closed, error)
 
 
-def get(port, path="/", deadline=5.0, headers=""):
-    return exchange(port, [f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{headers}Connection: close\r\n\r\n".encode()],
+def get(port, path="/", deadline=5.0):
+    return exchange(port, [f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode()],
                     deadline=deadline)
 
 
