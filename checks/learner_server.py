@@ -200,6 +200,15 @@ class LearnerServer:
             event = self._next_event(CONTROL_TIMEOUT)
         return event
 
+    def wait_for_exit(self, seconds):
+        """The child's exit code if it ends within ``seconds`` (a crash's exit can trail its reset), else None."""
+        if self._process is None:
+            return None
+        try:
+            return self._process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return None
+
     @property
     def exit_code(self):
         """The child's exit code once it has ended, else None."""

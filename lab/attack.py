@@ -31,6 +31,8 @@ SLOW_PATH = "/lab/slow"  # the launcher makes this path wait 2 s (see checks.lau
 SECRET = b"lab-secret-7f3a"  # in every file a traversal must not reach
 TOKEN = "lab-token"  # step 5's API token, sent with every POST (the echo route is private)
 HEALTHY_WITHIN = 2.0
+# Seconds to wait, once the health check failed, for a dying process's exit to be seen.
+EXIT_REPORT_GRACE = 2.0
 MIB = 1024 * 1024
 DOCS = "docs/lab.md"
 
@@ -427,6 +429,7 @@ def attempt(lab, name, expected, since, function, say):
             alive, why = healthy(lab)
             if not alive:
                 got, passed = f"{got}; then {why}", False
+                lab.server.wait_for_exit(EXIT_REPORT_GRACE)  # was it the process that died?
         if lab.server.exit_code is not None:
             got, passed = f"{got}; the server's process exited (code {lab.server.exit_code})", False
         verdict = Verdict(name, expected, got, passed, since, server_said=server_errors(lab.server, errors_before))
