@@ -210,6 +210,11 @@ class LearnerServer:
             return None
 
     @property
+    def pid(self):
+        """The child's process id (for reading /proc/<pid>/status), or None before it starts."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def exit_code(self):
         """The child's exit code once it has ended, else None."""
         return None if self._process is None else self._process.poll()

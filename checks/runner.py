@@ -36,6 +36,7 @@ def grade(step, learner_file, results_file=None, label=None, only=None):
         str(step.tests_dir),
         "-p", "no:terminal",
         "-p", "no:cacheprovider",
+        "-p", "no:nbval",  # the notebooks' plugin: its import alone (nbformat, jsonschema) takes seconds
         "--import-mode=importlib",
         f"--rootdir={ROOT}",
         "-o", f"timeout={CHECK_TIMEOUT_SECONDS}",

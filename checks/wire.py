@@ -42,6 +42,7 @@ class Exchange:
     server: object
     sent: bytes
     pieces: int = 1
+    cuts: list = field(default_factory=list)  # where the pieces were cut, when the check chose the places
     received: bytes = b""
     closed: bool = False  # the server closed its side (we read end-of-file)
     reset: bool = False  # the connection was reset instead of closed
@@ -73,7 +74,11 @@ class Exchange:
 
     def sent_text(self):
         text = visible(self.sent)
-        if self.pieces > 1:
+        if self.cuts and len(self.cuts) <= 8:
+            places = ", ".join(f"{cut} ({visible(self.sent[cut - 1:cut])}|{visible(self.sent[cut:cut + 1])})"
+                               for cut in self.cuts)
+            text += f"\n(sent in {self.pieces} pieces, with short pauses between them; cut after byte {places})"
+        elif self.pieces > 1:
             text += f"\n(sent in {self.pieces} pieces, with short pauses between them)"
         return text
 
@@ -93,7 +98,7 @@ class Exchange:
             stuck=self.stuck,
             meaning=meaning,
             server_output=self.server.output(),
-            reproduce=reproduce(self.sent, self.server.step_number),
+            reproduce=reproduce(self.sent, self.server.step_number, self.cuts),
         )
 
     def response(self, expected="a complete HTTP response"):
@@ -178,20 +183,25 @@ def parse_response(raw, closed, method="GET"):
     )
 
 
-def exchange(server, data, pieces=1, pause=0.05, timeout=ANSWER_TIMEOUT, shut_write=False):
-    """Send ``data`` to ``server`` (in ``pieces`` writes, ``pause`` s apart) and read until close or ``timeout``."""
-    result = Exchange(server=server, sent=data, pieces=pieces, timeout=timeout)
+def exchange(server, data, pieces=1, pause=0.05, timeout=ANSWER_TIMEOUT, shut_write=False, split_at=None):
+    """Send ``data`` to ``server`` (in ``pieces`` writes, ``pause`` s apart) and read until close or ``timeout``.
+
+    ``split_at`` gives the exact byte offsets to cut ``data`` at instead, e.g. ``[len(head) - 1]``
+    to split the blank line that ends a head between two writes.
+    """
+    cuts = piece_boundaries(len(data), pieces, split_at)
+    result = Exchange(server=server, sent=data, pieces=max(1, len(cuts) - 1), timeout=timeout,
+                      cuts=cuts[1:-1] if split_at is not None else [])
     with connect(server) as conn:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each piece its own packet
-        step = max(1, -(-len(data) // pieces))
-        for index in range(0, len(data), step):
-            if index:
+        for start, end in zip(cuts, cuts[1:]):
+            if start:
                 time.sleep(pause)  # the client is slow on purpose; the server must cope
                 if answered(conn):
-                    result.answered_early = index
+                    result.answered_early = start
                     break
             try:
-                conn.sendall(data[index:index + step])
+                conn.sendall(data[start:end])
             except (BrokenPipeError, ConnectionResetError):
                 result.reset = True
                 return result
@@ -201,14 +211,27 @@ def exchange(server, data, pieces=1, pause=0.05, timeout=ANSWER_TIMEOUT, shut_wr
     return result
 
 
+def piece_boundaries(length, pieces=1, split_at=None):
+    """Offsets ``[0, ..., length]`` cutting ``length`` bytes into pieces: ``pieces`` equal ones, or at ``split_at``."""
+    if split_at is not None:
+        inner = sorted({cut for cut in split_at if 0 < cut < length})
+        return [0, *inner, length]
+    step = max(1, -(-length // pieces))
+    return [*range(0, length, step), length] if length else [0]
+
+
 def answered(conn):
     """True when the server has sent something (or closed) already."""
     readable, _, _ = select.select([conn], [], [], 0)
     return bool(readable)
 
 
-def read_until_closed(conn, result, timeout):
-    """Read into ``result.received`` until end-of-file, a reset, or ``timeout`` seconds pass."""
+def read_until_closed(conn, result, timeout, report_grace=CRASH_REPORT_GRACE):
+    """Read into ``result.received`` until end-of-file, a reset, or ``timeout`` seconds pass.
+
+    When the connection ends with no answer, wait up to ``report_grace`` s for the report of a
+    thread that crashed; a check that expects no answer passes 0 and looks for errors itself.
+    """
     deadline = time.monotonic() + timeout
     received = bytearray()
     errors_before = result.errors_before
@@ -239,7 +262,7 @@ def read_until_closed(conn, result, timeout):
     result.received = bytes(received)
     if not received and (result.closed or result.reset) and result.thread_error is None:
         # The connection ended with no answer: if a thread crashed, its report may still be on its way.
-        result.thread_error = result.server.wait_for_thread_error(errors_before, CRASH_REPORT_GRACE)
+        result.thread_error = result.server.wait_for_thread_error(errors_before, report_grace)
     return result
 
 
@@ -304,14 +327,27 @@ def explain_error(error):
     return "The loop that accepts clients ended, so nobody is accepting new connections."
 
 
-def reproduce(sent, step_number=None):
-    """A command a learner can paste to send the same bytes to their own server."""
+def reproduce(sent, step_number=None, cuts=()):
+    """A command a learner can paste to send the same bytes to their own server.
+
+    With ``cuts`` (byte offsets), the same pieces, a second apart.
+    """
     if not sent:
         return None
     server = f"(start your server first, in another terminal: make serve STEP={step_number or '<n>'})"
+    if cuts:
+        bounds = [0, *cuts, len(sent)]
+        pieces = "; sleep 1; ".join(f"printf '{printf_text(sent[start:end])}'" for start, end in zip(bounds, bounds[1:]))
+        return f"({pieces}) | nc 127.0.0.1 {SERVE_PORT}\n{server}"
     if sent.startswith(b"GET ") and sent.endswith(b"\r\n\r\n") and sent.count(b"\r\n") <= 3:
         path = sent.split(b" ")[1].decode("ascii", "replace")
         return f"curl -v http://127.0.0.1:{SERVE_PORT}{path}\n{server}"
-    text = sent.decode("latin-1").replace("\\", "\\\\").replace("'", "'\\''").replace("%", "%%")
+    return f"printf '{printf_text(sent)}' | nc 127.0.0.1 {SERVE_PORT}\n{server}"
+
+
+def printf_text(data):
+    """``data`` as a printf format in single quotes: \\r, \\n, other controls and bytes beyond ASCII
+    escaped (in octal, which every shell's printf reads), % and ' made safe."""
+    text = data.decode("latin-1").replace("\\", "\\\\").replace("'", "'\\''").replace("%", "%%")
     text = text.replace("\r", "\\r").replace("\n", "\\n")
-    return f"printf '{text}' | nc 127.0.0.1 {SERVE_PORT}\n{server}"
+    return "".join(char if " " <= char <= "~" else f"\\{ord(char):03o}" for char in text)
