@@ -11,8 +11,11 @@ export COURSE_VIA_MAKE = 1
 # make bench and make attack measure the finished server (step 5) unless STEP is given.
 LAB_STEP = $(if $(filter file,$(origin STEP)),5,$(STEP))
 LAB_IMPL = $(if $(filter solution,$(IMPL)),--solution,$(if $(IMPL),--file "$(IMPL)"))
+# make mutants runs every step unless STEP is given; TODO=, LIMIT= and JOBS= narrow it down.
+MUTANTS_STEP = $(if $(filter file,$(origin STEP)),all,$(STEP))
+MUTANTS_OPTIONS = $(if $(TODO),--todo $(TODO)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(JOBS),--jobs $(JOBS))
 
-.PHONY: help check test progress hint reset skip serve watch notebook report bench attack docs notebooks starters setup
+.PHONY: help check test progress hint reset skip serve watch notebook report bench attack docs notebooks starters setup mutants
 
 help: ## list the targets
 	@echo "Build Your Own HTTP Server — make targets (STEP=1..5):"
@@ -66,3 +69,6 @@ notebooks: ## (maintainers) run every notebook again and store its outputs
 
 starters: ## (maintainers) regenerate every starter from its solution
 	@$(PYTHON) -m checks starters
+
+mutants: ## (maintainers) mutate a solution, list what its checks miss (STEP=all, the default, for every step)
+	@$(PYTHON) -m checks mutants $(MUTANTS_STEP) $(MUTANTS_OPTIONS)

@@ -15,6 +15,7 @@
     python -m checks docs           serve the course site on http://127.0.0.1:8000
     python -m checks starters       (maintainers) regenerate starters from solutions; --check only compares
     python -m checks notebooks      (maintainers) run the notebooks again and store their outputs
+    python -m checks mutants [1]    (maintainers) mutate a step's solution, list the mutants its checks miss
 
 The first command that needs pytest creates ``.venv`` and installs into it.
 """

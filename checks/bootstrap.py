@@ -29,6 +29,7 @@ NEEDS_PACKAGES = {
     "check": GRADING,
     "progress": GRADING,
     "watch": GRADING,
+    "mutants": GRADING,
     "docs": ("docs",),
     "build-docs": ("docs",),
     "selftest": EVERYTHING,

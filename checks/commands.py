@@ -82,6 +82,15 @@ def run(argv):
     commands.add_parser("docs", help="serve the docs site on http://127.0.0.1:8000")
     commands.add_parser("build-docs", help="build the docs site into site/ (mkdocs build --strict)")
     commands.add_parser("notebooks", help="(maintainers) run every notebook again and store its outputs")
+    mutants = commands.add_parser("mutants", help="(maintainers) mutate a step's solution; list the mutants its checks miss")
+    mutants.add_argument("step", nargs="?", default="all", help="a step, or all (the default)")
+    mutants.add_argument("--todo", type=int, help="only mutants inside this TODO's solution block")
+    mutants.add_argument("--limit", type=int, help="only the first N mutants (after --todo)")
+    mutants.add_argument("--jobs", type=int, help="mutants graded at once (default: the number of CPUs)")
+    mutants.add_argument("--timeout", type=float, help="seconds a mutant may run (default: 4 times the solution's)")
+    mutants.add_argument("--survivors", action="store_true",
+                         help="grade again only the survivors of the last run (results/mutants/<step>.json)")
+    mutants.add_argument("--out", help="folder for the results (default: results/mutants)")
     selftest = commands.add_parser("selftest", help="(maintainers) the course's own tests")
     selftest.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
 
@@ -437,6 +446,17 @@ def normalise(notebook):
             else:
                 merged.append(output)
         cell.outputs = merged
+
+
+def do_mutants(args):
+    from . import mutants
+
+    steps = all_steps() if args.step == "all" else [find_step(args.step)]
+    if (args.limit is not None and args.limit < 1) or (args.jobs is not None and args.jobs < 1):
+        print("--limit and --jobs take a whole number of at least 1.", file=sys.stderr)
+        return 2
+    return mutants.run(steps, jobs=args.jobs, todo=args.todo, limit=args.limit, survivors=args.survivors,
+                       timeout=args.timeout, out_dir=Path(args.out) if args.out else mutants.OUT_DIR)
 
 
 def do_selftest(args):
