@@ -125,11 +125,11 @@ class HTTPServer:
             client.settimeout(self.idle_timeout)
             try:
                 head = read_head(client)
+                if head is None:
+                    return  # the client hung up before its head was complete: nothing to answer
+                client.sendall(build_response(PAGE))  # sendall loops until every byte is out
             except (TimeoutError, ConnectionError):
-                return  # silent or vanished client: just hang up
-            if head is None:
-                return
-            client.sendall(build_response(PAGE))  # sendall loops until every byte is out
+                return  # silent or vanished client (even after its request): just hang up
         # <<< SOLUTION
     # --8<-- [end:handle_client]
 
