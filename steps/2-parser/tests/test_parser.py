@@ -4,17 +4,36 @@ These checks call your functions in request.py and response.py without any
 network: each gets all the bytes there are, whole or a piece at a time.
 """
 
+import importlib.util
 import re
+import sys
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
+from hypothesis import example, given
 
 from checks.expect import IMF_FIXDATE
-from checks.report import CheckFailed
+from checks.properties import course_settings
+from checks.report import CheckFailed, visible
 from checks.unit import call, expect_equal, expect_refusal, short
 from checks.wire import parse_response
+
+
+def sibling(name):
+    """This folder's ``name``.py, which is not a check (pytest imports checks without their folder on sys.path)."""
+    key = f"step2_checks_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
+grammar = sibling("grammar")
+Case, Oddity, Reading = grammar.Case, grammar.Oddity, grammar.Reading
 
 # A complete request with a body, as a client would send it.
 POST = (
@@ -39,6 +58,148 @@ def response_module(learner_module):
 
 def fields(headers):
     return [(name, value) for name, value in headers]
+
+
+# --- Comparing with h11: what the property checks share -------------------------------------------------
+# Each property draws input from RFC 9112's grammar (grammar.py), asks h11 what it makes of it, and
+# compares the learner's function with that, following the course's own rules where it is stricter
+# than h11 (grammar.py's docstring lists them; so does the docs page).
+
+# Which part of a request each field of a reading comes from (a key of grammar.PARTS).
+PART_OF_FIELD = {"method": "request line", "target": "request line", "version": "request line",
+                 "headers": "header", "path": "target", "query_params": "target", "body": "body",
+                 "used": "body", "outcome": "body"}
+
+
+def status_of(refusal):
+    status = getattr(refusal, "status", None)
+    try:
+        return int(status)
+    except (TypeError, ValueError):
+        return status
+
+
+def answer_of(function, args, HTTPError, shown_call, **kwargs):
+    """``(None, returned)``, or ``(Reading of the refusal, None)`` when ``function`` raised HTTPError."""
+    try:
+        return None, call(function, *args, shown=shown_call, expected_errors=(HTTPError,), **kwargs)
+    except HTTPError as refusal:
+        reason = getattr(refusal, "message", None) or str(refusal)
+        return Reading("refused", status=status_of(refusal), reason=reason), None
+
+
+def header_list(headers):
+    """The learner's headers as [(lowercase name, value)], or a string saying why they are not pairs."""
+    try:
+        return [(name.lower(), value) for name, value in headers]
+    except (TypeError, ValueError, AttributeError):
+        return f"{short(headers, 200)}, not (name, value) pairs: parse_headers should return a Headers"
+
+
+def request_reading(got):
+    """What parse_request returned, as a Reading."""
+    if got is None:
+        return Reading("need more data")
+    if not (isinstance(got, tuple) and len(got) == 2):
+        return Reading("other", reason=f"{short(got, 200)}, which is not None and not (request, used)")
+    request, used = got
+    return Reading("request", **{name: getattr(request, name, None) for name in
+                                 ("method", "target", "version", "body", "path", "query_params")},
+                   headers=header_list(getattr(request, "headers", ())), used=used)
+
+
+def sent_with_notes(data, oddities, given=""):
+    text = visible(data)
+    if oddities:
+        text += "\n(what is unusual about it: " + "; ".join(oddity.note for oddity in oddities) + ")"
+    return text + (f"\n({given})" if given else "")
+
+
+def blame(oddities, reading, part=None):
+    """Whose job the difference is, and why, in a sentence or two."""
+    if part is None:
+        must = [oddity for oddity in oddities if oddity.must_refuse] or list(oddities)
+        if must:
+            return f"{must[0].note[:1].upper()}{must[0].note[1:]}. Refusing it is the job of {grammar.PARTS[must[0].part]}."
+        reason = reading.reason or ""
+        part = "header" if "header" in reason and "Content-Length" not in reason and "Transfer" not in reason \
+            else "framing" if "Content-Length" in reason or "Transfer" in reason else "request line"
+        return f"h11 refuses it ({reason}). Refusing it is the job of {grammar.PARTS[part]}."
+    return f"The difference comes from {grammar.PARTS[part]}."
+
+
+def glue_diagnosis(request_module, data, h11_view, must_refuse):
+    """When parse_request gets wrong what its helpers get right: a sentence saying so, or None.
+
+    The head is split at \\r\\n here, as the course does, and handed to the learner's own
+    parse_request_line and parse_headers: if they refuse it (or read it as h11 does), the helper is
+    fine and the bytes parse_request gave it were not these.
+    """
+    head_end = data.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    line, *lines = data[:head_end].split(b"\r\n")
+    HTTPError = request_module.HTTPError
+    for name, function, argument in (("parse_request_line", request_module.parse_request_line, line),
+                                     ("parse_headers", request_module.parse_headers, lines)):
+        try:
+            returned = call(function, argument, expected_errors=(HTTPError,))
+        except HTTPError:
+            if must_refuse:
+                return (f"Your {name}, given the head split at \\r\\n, refuses it as it should; so parse_request "
+                        "(TODO 4) did not give it those bytes. Split the head at \\r\\n only, and pass every line.")
+            continue
+        except CheckFailed:
+            return None
+        if name == "parse_headers" and h11_view.outcome == "request" and \
+                grammar.without_lengths(header_list(returned)) == grammar.without_lengths(h11_view.headers):
+            return ("Your parse_headers, given the head split at \\r\\n, reads these fields as h11 does; so "
+                    "parse_request (TODO 4) did not give it those lines. Split the head at \\r\\n only.")
+    return None
+
+
+def judge(function_name, sent, oddities, expected, got, compared, diagnose=None):
+    """Fail, with the input shown, unless ``got`` (the learner's Reading) is an answer ``expected`` allows.
+
+    ``diagnose()``, if given, may return a better sentence on whose job the difference is.
+    """
+    def fail(summary, meaning, detail=None):
+        meaning = (diagnose and diagnose()) or meaning
+        raise CheckFailed(summary, sent=sent, expected=expected.describe(compared),
+                          received=grammar.describe_reading(got, compared), meaning=meaning, detail=detail)
+
+    h11_view = expected.reading
+    if got.outcome == "refused":
+        if not (expected.must_refuse or expected.may_refuse):
+            what = "an incomplete request" if h11_view.outcome == "need more data" else "a request"
+            fail(f"{function_name} refused {what} that h11 (a strict HTTP/1.1 parser) reads without complaint.",
+                 "Nothing in it breaks RFC 9112's rules." if h11_view.outcome == "request" else
+                 "It is not wrong, only not complete yet: return None, and wait for more bytes.")
+        if got.status not in expected.statuses:
+            fail(f"{function_name} refused this, but with the wrong status.", blame(oddities, h11_view))
+        return
+    if expected.must_refuse:
+        fail(f"{function_name} should have refused this.", blame(oddities, h11_view))
+    if got.outcome != h11_view.outcome:
+        fail(f"{function_name} and h11 (a strict HTTP/1.1 parser) disagree about this input.",
+             blame(oddities, h11_view, part="body") + " None means \"not complete yet\"; (request, used) means "
+             "\"complete\": the head has ended and Content-Length body bytes have arrived.")
+    if got.outcome != "request":
+        return
+    differ = [(name, getattr(h11_view, name), getattr(got, name)) for name in compared
+              if name != "headers" and getattr(h11_view, name) != getattr(got, name)]
+    if "headers" in compared and (grammar.without_lengths(h11_view.headers) != grammar.without_lengths(got.headers)
+                                  if isinstance(got.headers, list) else True):
+        differ.insert(0, ("headers", h11_view.headers, got.headers))
+    elif "headers" in compared and not grammar.lengths_agree(h11_view.headers, got.headers):
+        differ.insert(0, ("the Content-Length fields", h11_view.headers, got.headers))
+    differ.sort(key=lambda item: list(PART_OF_FIELD).index(item[0]) if item[0] in PART_OF_FIELD else 3)
+    if differ:
+        name, wanted, found = differ[0]
+        also = " (refusing it would also be fine)" if expected.may_refuse else ""
+        fail(f"{function_name} reads this differently from h11 (a strict HTTP/1.1 parser){also}.",
+             blame(oddities, h11_view, part=PART_OF_FIELD.get(name, "header")),
+             detail=f"The first difference, in {name}:\n  h11:  {wanted!r}\n  yours: {found!r}")
 
 
 @pytest.mark.task(1)
@@ -76,11 +237,48 @@ def test_bad_request_lines_are_refused(request_module):
         (b"GET /a\nb HTTP/1.1", "a line feed inside the target would let it say two things"),
         (b"GET /caf\xe9 HTTP/1.1", "a target is ASCII: a client sends \u00e9 as %C3%A9, never as a raw byte"),
         (b"GET / HTTX/1.1", "the version is not HTTP/x.y"),
+        (b"GET  / HTTP/1.1", "two spaces leave an empty part: SP is exactly one space"),
+        (b"GET /  HTTP/1.1", "two spaces leave an empty part: SP is exactly one space"),
+        (b"GET\t/ HTTP/1.1", "a tab is not SP, the one space byte the grammar asks for"),
+        (b"GET / HTTP/1.1 ", "a space after the version makes a fourth, empty part"),
+        (b" GET / HTTP/1.1", "a space before the method makes an empty first part"),
+        (b"GET /\x0bHTTP/1.1", "a vertical tab is not SP"),
     ]:
         expect_refusal(request_module.HTTPError, parse, line, status=HTTPStatus.BAD_REQUEST, why=why)
     for line in (b"GET / HTTP/2.0", b"GET / HTTP/0.9"):
         expect_refusal(request_module.HTTPError, parse, line, status=HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
                        why="this server speaks only HTTP/1.0 and HTTP/1.1")
+
+
+@pytest.mark.task(1)
+@pytest.mark.hint(
+    "Split on b\" \" (one space), not split(): exactly three parts. The target starts with / and is "
+    "printable ASCII; the version is HTTP/1.0 or HTTP/1.1 (505 for other HTTP/x.y).",
+    docs="#where-the-course-is-stricter-than-h11",
+)
+def test_request_lines_agree_with_h11(request_module):
+    """Request lines drawn from RFC 9112's grammar, valid and broken, are read as h11 reads them"""
+    grammar.run_property(request_lines_agree, request_module)
+
+
+@course_settings(max_examples=100)
+@given(drawn=grammar.request_lines())
+@example(drawn=(b"GET  / HTTP/1.1", []))
+@example(drawn=(b"GET\t/ HTTP/1.1", []))
+@example(drawn=(b"GET / HTTP/1.1\x0c", []))
+@example(drawn=(b"GET /caf\xc3\xa9 HTTP/1.1", [Oddity("the raw bytes of \u00e9 in the target")]))
+def request_lines_agree(request_module, drawn):
+    line, oddities = drawn
+    reading = grammar.h11_reads(line + b"\r\nHost: example.com\r\n\r\n")
+    expected = grammar.expectation(oddities, reading)
+    got, returned = answer_of(request_module.parse_request_line, (line,), request_module.HTTPError,
+                              f"parse_request_line({short(line)})")
+    if got is None:
+        got = Reading("request", **dict(zip(("method", "target", "version"), returned))) \
+            if isinstance(returned, tuple) and len(returned) == 3 else \
+            Reading("other", reason=f"{short(returned, 200)}, not (method, target, version)")
+    judge("parse_request_line", sent_with_notes(line, oddities), oddities, expected, got,
+          ("method", "target", "version"))
 
 
 @pytest.mark.task(2)
@@ -105,23 +303,58 @@ def test_headers_are_parsed(request_module):
 
 @pytest.mark.task(2)
 @pytest.mark.hint(
-    "A header name is a token: no spaces, so 'Host : x' and ' folded: x' are refused. "
+    "A header name is a token: no spaces, so 'Host : x' and ' folded: x' are refused. A value holds no "
+    "control character but tab (CONTROL_IN_VALUE): check it before stripping. "
     "Count the lines before parsing them: over MAX_HEADERS is 431.",
     docs="#header-fields",
 )
 def test_bad_header_lines_are_refused(request_module):
-    """A header line without a colon, or with space before it, gets 400; over 100 headers gets 431"""
+    """A header line without a colon, with space before it or a control character in its value gets 400; over 100 headers gets 431"""
     parse = request_module.parse_headers
     for line, why in [
         (b"NoColonHere", "the line has no colon"),
         (b"Host : example.com", "whitespace before the colon is forbidden (RFC 9112, section 5.1)"),
         (b" folded: value", "a line may not start with whitespace (obsolete line folding)"),
         (b": no name", "the name is empty"),
+        (b"X-Thing: a\rb", "a CR inside a value is invalid and dangerous (RFC 9110, section 5.5)"),
+        (b"X-Thing: a\nX-Other: b", "a lone LF inside a value could smuggle in a second header"),
+        (b"X-Thing: a\x00b", "a NUL inside a value is invalid and dangerous (RFC 9110, section 5.5)"),
+        (b"X-Thing: \x0ba", "a vertical tab is a control character, not OWS: it must not be stripped away"),
     ]:
         expect_refusal(request_module.HTTPError, parse, [b"Host: x", line], status=HTTPStatus.BAD_REQUEST, why=why)
     many = [f"X-Header-{number}: {number}".encode() for number in range(101)]
     expect_refusal(request_module.HTTPError, parse, many, status=HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
                    why="101 header fields are more than MAX_HEADERS (100)")
+
+
+@pytest.mark.task(2)
+@pytest.mark.hint(
+    "Split each line at its first colon; the name must be a whole token; refuse control characters "
+    "in the value (CONTROL_IN_VALUE), then strip only spaces and tabs; keep every field, in order.",
+    docs="#where-the-course-is-stricter-than-h11",
+)
+def test_header_fields_agree_with_h11(request_module):
+    """Header fields drawn from RFC 9112's grammar, valid and broken, are read as h11 reads them"""
+    grammar.run_property(header_fields_agree, request_module)
+
+
+@course_settings(max_examples=100)
+@given(drawn=grammar.header_blocks())
+@example(drawn=([b"Host: x", b"X-Thing: a\rb"], []))
+@example(drawn=([b"Host: x", b"X-Thing: a\nb"], []))
+@example(drawn=([b"Host: x", b"X-Thing: a\x00b"], []))
+@example(drawn=([b"Host: x", b"X-Thing:\x0b a \x0c"], []))
+@example(drawn=([b"Host: localhost:8080", b"X-Thing:\t a b \t", b"x-thing: c", b"Empty:"], []))
+def header_fields_agree(request_module, drawn):
+    lines, oddities = drawn
+    reading = grammar.h11_reads(b"GET / HTTP/1.1\r\n" + b"\r\n".join(lines) + b"\r\n\r\n")
+    expected = grammar.expectation(oddities, reading)
+    got, returned = answer_of(request_module.parse_headers, (lines,), request_module.HTTPError,
+                              f"parse_headers({short(lines, 200)})")
+    if got is None:
+        got = Reading("request", headers=header_list(returned))
+    judge("parse_headers", sent_with_notes(b"\r\n".join(lines), oddities, "the lines, joined here with \\r\\n"),
+          oddities, expected, got, ("headers",))
 
 
 @pytest.mark.task(3)
@@ -132,15 +365,17 @@ def test_bad_header_lines_are_refused(request_module):
 )
 def test_target_is_split_into_path_and_query(request_module):
     """The path is percent-decoded (a + stays a +) and the query becomes lists of values"""
-    for target, expected in [
-        ("/", ("/", {})),
-        ("/a%20b/c+d", ("/a b/c+d", {})),
-        ("/caf%C3%A9?q=%26", ("/café", {"q": ["&"]})),
-        ("/search?x=1&x=2&empty=&plus=a+b", ("/search", {"x": ["1", "2"], "empty": [""], "plus": ["a b"]})),
+    plus = "In a path, + is a plus sign; only in a query string does it stand for a space."
+    for target, expected, meaning in [
+        ("/", ("/", {}), plus),
+        ("/a%20b/c+d", ("/a b/c+d", {}), plus),
+        ("/caf%C3%A9?q=%26", ("/café", {"q": ["&"]}), "Cut at the first ? before decoding: %26 is an & inside a value."),
+        ("/search?x=1&x=2&empty=&plus=a+b", ("/search", {"x": ["1", "2"], "empty": [""], "plus": ["a b"]}), plus),
+        ("/a?b=1?c", ("/a", {"b": ["1?c"]}), "Only the first ? starts the query; a second one is part of it."),
+        ("/%FF%zz", ("/\ufffd%zz", {}), "A broken %-sequence becomes \ufffd (or stays as it is), never an exception."),
     ]:
         got = call(request_module.split_target, target)
-        expect_equal(f"split_target({target!r})", got, expected,
-                     meaning="In a path, + is a plus sign; only in a query string does it stand for a space.")
+        expect_equal(f"split_target({target!r})", got, expected, meaning=meaning)
 
 
 @pytest.mark.task(4)
@@ -238,6 +473,63 @@ def test_bad_content_length_is_refused(request_module):
     request, _ = call(request_module.parse_request, repeated)
     expect_equal("the body when Content-Length is repeated with the same value", request.body, b"hello",
                  sent=repeated, meaning="The same length twice is allowed (RFC 9110, section 8.6).")
+
+
+@pytest.mark.task(4)
+@pytest.mark.hint(
+    "Find the end of the head with data.find(b\"\\r\\n\\r\\n\"), split the head on \\r\\n only, let "
+    "body_length() read Content-Length, wait for exactly that many body bytes, and return "
+    "(request, used).",
+    docs="#where-the-course-is-stricter-than-h11",
+)
+def test_parse_request_agrees_with_h11(request_module):
+    """Requests drawn from RFC 9112's grammar, valid and broken, are read as h11 reads them, whole and in part"""
+    grammar.run_property(parse_request_agrees, request_module)
+
+
+@course_settings(max_examples=150)
+@given(case=grammar.requests())
+@example(case=Case.pinned(b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n"))
+@example(case=Case.pinned(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rX-B: b\r\n\r\n"))
+@example(case=Case.pinned(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n"))
+@example(case=Case.pinned(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\nhello"))
+@example(case=Case.pinned(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5,\r\n\r\nhello"))
+@example(case=Case.pinned(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\xa0\r\n\r\nhello"))
+@example(case=Case.pinned(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"1" * 5000 + b"\r\n\r\n",
+                          Oddity("Content-Length is 5000 digits long", statuses=(413,), part="framing")))
+@example(case=Case.pinned(b"PUT /a HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\na\r\n\r\nb\xc3\xa9!",
+                          after=b"GET /next HTTP/1.1\r\n"))
+def parse_request_agrees(request_module, case):
+    parse, HTTPError = request_module.parse_request, request_module.HTTPError
+    reading = grammar.h11_reads(case.data)
+    expected = grammar.expectation(case.oddities, reading)
+    given_text = f"parse_request was given these {len(case.data)} bytes, with max_body={case.max_body}"
+    if len(case.data) > case.length:
+        given_text += f"; the request is the first {case.length}, then the next one starts"
+    got, returned = answer_of(parse, (case.data,), HTTPError, f"parse_request({short(case.data)})",
+                              max_body=case.max_body)
+    got = got or request_reading(returned)
+    diagnose = None
+    if got.outcome == "request" and (expected.must_refuse or got.headers != reading.headers):
+        diagnose = lambda: glue_diagnosis(request_module, case.data, reading, expected.must_refuse)  # noqa: E731
+    judge("parse_request", sent_with_notes(case.data, case.oddities, given_text), case.oddities, expected, got,
+          grammar.FIELDS, diagnose)
+    # The same request, cut short: "the bytes so far" of a request that is fine is never a request yet.
+    end = reading.used if reading.outcome == "request" else case.length
+    if case.oddities or reading.outcome == "refused" or case.cut >= end:
+        return
+    prefix = case.data[:case.cut]
+    got, returned = answer_of(parse, (prefix,), HTTPError, f"parse_request({short(prefix)})", max_body=case.max_body)
+    got = got or request_reading(returned)
+    if got.outcome != "need more data":
+        raise CheckFailed(
+            f"parse_request answered before the request was complete: after {case.cut} of its {end} bytes.",
+            sent=sent_with_notes(prefix, (), f"the first {case.cut} bytes of a {end}-byte request"),
+            expected="None: the request is not complete yet (need more data)",
+            received=grammar.describe_reading(got),
+            meaning="parse_request is given the bytes received so far. Until the head has ended and all "
+            "Content-Length body bytes are there, the answer is None; nothing is wrong yet.",
+        )
 
 
 def parsed(response_module, response, sent_method="GET"):

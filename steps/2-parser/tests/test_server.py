@@ -6,15 +6,34 @@ Connection: close. After every bad request, a good one must still be answered.
 """
 
 import hashlib
+import importlib.util
 import json
 import random
+import socket
+import sys
+from pathlib import Path
 
 import pytest
+from hypothesis import example, given
 
 from checks.expect import expect_response
-from checks.report import CheckFailed
-from checks.unit import expect_equal
-from checks.wire import exchange, fetch, get_request
+from checks.properties import course_settings
+from checks.report import CheckFailed, visible
+from checks.unit import call, expect_equal, short
+from checks.wire import Exchange, connect, exchange, fetch, get_request, read_until_closed
+
+
+def sibling(name):
+    """This folder's ``name``.py, which is not a check (pytest imports checks without their folder on sys.path)."""
+    key = f"step2_checks_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
+grammar = sibling("grammar")
 
 
 def post(path, body, extra=b""):
@@ -28,6 +47,112 @@ def still_serving(server):
         raise after.fail("After refusing a bad request, your server did not answer the next one.",
                          "the server to keep serving other clients")
     expect_response(after, 200)
+
+
+class ScriptedClient:
+    """A stand-in for a client's socket: recv() hands out the scripted pieces, then ``then``.
+
+    ``then`` is b"" (the client closed its side: every later recv() returns b"") or an
+    exception to raise, such as TimeoutError (the client went quiet).
+    """
+
+    def __init__(self, pieces, then=b""):
+        self.pieces = list(pieces)
+        self.then = then
+
+    def recv(self, size, flags=0):
+        if self.pieces:
+            piece = self.pieces.pop(0)
+            if len(piece) > size:
+                self.pieces.insert(0, piece[size:])
+            return piece[:size]
+        if isinstance(self.then, BaseException):
+            raise self.then
+        return b""
+
+    def recv_into(self, buffer, size=0, flags=0):
+        data = self.recv(size or len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def settimeout(self, seconds):
+        pass
+
+    def gettimeout(self):
+        return 10.0
+
+    @staticmethod
+    def describe(pieces, then):
+        shown = ", then ".join(short(piece, 60) for piece in pieces)
+        ending = "recv() returns b\"\" (the client closed its side)" if then == b"" else \
+            f"recv() raises {type(then).__name__} (the client went quiet)"
+        return f"recv() returns {shown}; then {ending}" if pieces else ending
+
+
+HEAD_WITH_BODY = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+
+
+@pytest.mark.task(6)
+@pytest.mark.hint(
+    "Loop: ask parse_request(received, max_body), else recv() more. recv() returning b\"\" means the client "
+    "left: None if nothing came at all, HTTPError 400 if part of a request came. Let TimeoutError through.",
+    docs="#reading-a-whole-request",
+)
+def test_read_request_keeps_its_contract(learner_module):
+    """read_request returns the request, None for a client that sent nothing, and 400 for one that left halfway"""
+    server_module = learner_module("server")
+    read_request, HTTPError = server_module.read_request, server_module.HTTPError
+    cases = [
+        ([b"PO", b"ST /echo HTTP/1.1\r\nHost: x\r\nContent-Len", b"gth: 5\r\n\r", b"\nhel", b"lo"], b"", {},
+         "the request, with body b'hello'", "request"),
+        ([], b"", {}, "None: the client left without sending anything", None),
+        ([b"GET / HT"], b"", {}, "HTTPError 400: the client left in the middle of the request line", 400),
+        ([b"GET / HTTP/1.1\r\nHost: x\r\n"], b"", {}, "HTTPError 400: the client left before the head ended", 400),
+        ([HEAD_WITH_BODY], b"", {}, "HTTPError 400: the client left before sending the body it announced", 400),
+        ([HEAD_WITH_BODY + b"he"], b"", {}, "HTTPError 400: the client left in the middle of the body", 400),
+        ([HEAD_WITH_BODY + b"he"], TimeoutError("timed out"), {},
+         "TimeoutError, let through to handle_client (which answers 408)", TimeoutError),
+        ([b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n"], b"", {"max_body": 10},
+         "HTTPError 413: max_body (10) passed on to parse_request", 413),
+    ]
+    for pieces, then, options, expected, want in cases:
+        sent = ScriptedClient.describe(pieces, then) + (f"\n(read_request(client, max_body={options['max_body']}))"
+                                                        if options else "")
+        client = ScriptedClient(pieces, then)
+        try:
+            got = call(read_request, client, shown="read_request(client)", expected_errors=(HTTPError, TimeoutError),
+                       **options)
+        except HTTPError as refusal:
+            status = getattr(refusal, "status", None)
+            if status == want or (want is TimeoutError and status == 408):
+                continue
+            raise CheckFailed("read_request refused, but not as it should.", sent=sent, expected=expected,
+                              received=f"HTTPError with status {status!r}: {refusal}",
+                              meaning=meaning_of(want)) from None
+        except TimeoutError:
+            if want is TimeoutError:
+                continue
+            raise CheckFailed("read_request let a TimeoutError out where it should not.", sent=sent,
+                              expected=expected, received="TimeoutError") from None
+        if want == "request" and getattr(got, "body", None) == b"hello" and getattr(got, "method", None) == "POST":
+            continue
+        if want is None and got is None:
+            continue
+        raise CheckFailed("read_request did not keep its contract.", sent=sent, expected=expected,
+                          received=f"it returned {short(got, 200)}", meaning=meaning_of(want))
+
+
+def meaning_of(want):
+    if want == 400:
+        return ("A client that closes its side halfway will never finish its request. Returning None would "
+                "say \"nobody asked anything\" and send no answer at all: raise HTTPError(400, ...) instead.")
+    if want is None:
+        return "recv() returning b\"\" before any byte means the client left (a browser's spare connection)."
+    if want is TimeoutError:
+        return "handle_client() answers a TimeoutError with 408: do not catch it, and do not wait again."
+    if want == 413:
+        return "read_request(client, max_body) must pass max_body on: parse_request(received, max_body)."
+    return "Keep every byte received so far, and ask parse_request again after each recv()."
 
 
 @pytest.mark.task(6)
@@ -107,6 +232,8 @@ BAD_REQUESTS = [
                  id="a method that is not a token gets 400"),
     pytest.param(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, {}, marks=pytest.mark.task(1),
                  id="an unsupported version gets 505"),
+    pytest.param(b"GET  /two/spaces HTTP/1.1\r\nHost: x\r\n\r\n", 400, {}, marks=pytest.mark.task(1),
+                 id="two spaces in the request line get 400"),
     pytest.param(b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400, {}, marks=pytest.mark.task(2),
                  id="a header line without a colon gets 400"),
     pytest.param(b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % n for n in range(101)) + b"\r\n", 431, {},
@@ -160,21 +287,148 @@ def test_handler_error_gives_a_plain_500(server):
     still_serving(server)
 
 
+# Requests a client stops sending partway: in the request line, in the headers, right after the head
+# (the body announced but not sent), and in the middle of the body.
+PARTIAL_REQUESTS = [
+    (b"GET /stopped HT", "in the middle of the request line"),
+    (b"GET /stopped HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n", "before the blank line that ends the head"),
+    (post(b"/echo", b"x" * 100)[:-100], "after the head, before any of the 100 body bytes it announced"),
+    (post(b"/echo", b"x" * 100)[:-90], "after 10 of the 100 body bytes it announced"),
+]
+
+
+def start_partial_requests(server, shut_write):
+    """Send each partial request on its own connection, all at once; close our side if ``shut_write``."""
+    started = []
+    for data, where in PARTIAL_REQUESTS:
+        conn = connect(server)
+        result = Exchange(server=server, sent=data)
+        conn.sendall(data)
+        if shut_write:
+            conn.shutdown(socket.SHUT_WR)
+        started.append((conn, result, where))
+    return started
+
+
 @pytest.mark.task(6)
 @pytest.mark.hint(
-    "recv() raises TimeoutError when the client goes quiet; let it reach handle_client (which closes "
-    "the connection) instead of waiting again.",
+    "recv() raises TimeoutError when the client goes quiet; let it reach handle_client, which answers 408 "
+    "and closes. Do not catch it in read_request (not to wait again, not to return None).",
     docs="#reading-a-whole-request",
 )
-def test_client_that_stops_mid_body_is_disconnected(start_server):
-    """A client that stops in the middle of its body is disconnected after the idle timeout"""
-    server = start_server({"idle_timeout": 0.5})
-    partial = post(b"/echo", b"x" * 100)[:-90]
-    result = exchange(server, partial, timeout=5.0)
-    if result.timed_out:
-        raise result.fail("The server was still waiting for the rest of the body after 5 s.",
-                          "the server to give up about 0.5 s after the client went quiet, and close",
-                          meaning="A thread waiting forever for a body that never comes is a thread lost.")
-    if result.received:
-        expect_response(result, 408)
+def test_client_that_goes_quiet_gets_408(start_server):
+    """A client that goes quiet partway through its request gets 408 Request Timeout after the idle timeout"""
+    idle_timeout, patience = 0.5, 5.0
+    server = start_server({"idle_timeout": idle_timeout})
+    started = start_partial_requests(server, shut_write=False)  # all four wait at the same time
+    try:
+        for conn, result, where in started:
+            read_until_closed(conn, result, patience)
+            if result.timed_out and not result.received:
+                raise result.fail(
+                    f"The client went quiet {where}, and the server was still waiting {patience:g} s later.",
+                    f"408 Request Timeout about {idle_timeout:g} s after the client went quiet, then the connection "
+                    f"closed (HTTPServer(..., idle_timeout={idle_timeout}))",
+                    meaning="A thread waiting forever for bytes that never come is a thread lost.")
+            if not result.received:
+                raise result.fail(
+                    f"The client went quiet {where}, and the server hung up without a word.",
+                    "HTTP/1.1 408 Request Timeout, then the connection closed",
+                    meaning="The client may still be there, waiting: tell it why it is being cut off. "
+                    "handle_client() answers a TimeoutError with 408, if read_request() lets it through.")
+            expect_response(result, 408)
+    finally:
+        for conn, _, _ in started:
+            conn.close()
     still_serving(server)
+
+
+@pytest.mark.task(6)
+@pytest.mark.hint(
+    "When recv() returns b\"\" after part of a request, the client has given up: raise HTTPError(400, ...). "
+    "Return None only when nothing at all came.",
+    docs="#reading-a-whole-request",
+)
+def test_request_abandoned_halfway_gets_400(server):
+    """A client that closes its side partway through its request gets 400 Bad Request"""
+    started = start_partial_requests(server, shut_write=True)
+    try:
+        for conn, result, where in started:
+            read_until_closed(conn, result, 3.0)
+            if not result.received:
+                raise result.fail(
+                    f"The client stopped {where} and closed its side; the server answered nothing.",
+                    "HTTP/1.1 400 Bad Request: the request ended before it was complete",
+                    meaning="recv() returning b\"\" after part of a request means that request will never be "
+                    "complete. The client can still read: raise HTTPError(400, ...) and handle_client() answers.")
+            expect_response(result, 400)
+    finally:
+        for conn, _, _ in started:
+            conn.close()
+    still_serving(server)
+
+
+# Pinned cuts: inside the blank line, after the first body byte, inside the é; inside the ë of a header value,
+# then between the last \r and \n of the head.
+BODY_PIN = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\ncaf\xc3\xa9!"
+HEAD_PIN = b"GET /caf%C3%A9 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nX-Name: Zo\xc3\xab\r\n\r\n"
+
+
+@pytest.mark.task(6)
+@pytest.mark.hint(
+    "Keep every byte received in one bytearray and ask parse_request about all of it after each recv(): "
+    "a piece may end anywhere, even inside \\r\\n\\r\\n or inside a character. Never decode a piece.",
+    docs="#reading-a-whole-request",
+)
+def test_request_in_any_pieces_gets_the_same_answer(server, learner_module):
+    """A request cut into pieces anywhere (inside \\r\\n\\r\\n, a character, the body) is answered as if sent whole"""
+    grammar.run_property(same_answer_in_pieces, server, learner_module)
+
+
+# Each example is one connection. A failing one can wait up to ANSWER_TIMEOUT for an answer that never
+# comes, so the property does not shrink (shrinking would send dozens more): the cuts are shown instead.
+@course_settings(max_examples=12, shrink=False)
+@given(pieces=grammar.demo_requests())
+@example(pieces=grammar.Pieces(BODY_PIN, (BODY_PIN.find(b"\r\n\r\n") + 2, len(BODY_PIN) - 5, BODY_PIN.find(b"\xa9"))))
+@example(pieces=grammar.Pieces(HEAD_PIN, (HEAD_PIN.find(b"\xab"), HEAD_PIN.find(b"\r\n\r\n") + 3)))
+def same_answer_in_pieces(server, learner_module, pieces):
+    result = exchange(server, pieces.data, split_at=list(pieces.cuts), pause=0.01)
+    status, body, how = answer_when_whole(server, learner_module, pieces.data)
+    received = result.response(f"the answer the request gets when sent whole: {status} {how}")
+    if received.status != status or received.body != body:
+        failure = result.fail(
+            "Sent in pieces, this request got another answer than when it is sent whole.",
+            f"{status}, with a body of {len(body)} bytes: {visible(body, 120)}",
+            meaning="read_request must keep every byte received so far and ask parse_request again after "
+            "each recv(): a piece can end anywhere, inside the blank line or inside a character of two bytes. "
+            "Decoding a piece, or looking for \\r\\n\\r\\n in the last piece only, breaks on some cut.",
+        )
+        failure.reproduce = send_in_pieces(pieces)
+        raise failure
+
+
+def send_in_pieces(pieces):
+    """A command that sends the same pieces, a moment apart, to a server on port 8080 and prints the answer."""
+    bounds = [0, *pieces.cuts, len(pieces.data)]
+    hexes = ", ".join(f'"{pieces.data[start:end].hex()}"' for start, end in zip(bounds, bounds[1:]))
+    code = ('import socket, time; s = socket.create_connection(("127.0.0.1", 8080)); '
+            f"[(s.sendall(bytes.fromhex(piece)), time.sleep(0.05)) for piece in [{hexes}]]; "
+            'print(b"".join(iter(lambda: s.recv(65536), b"")).decode("latin-1"))')
+    return f"python3 -c '{code}'\n(start your server first, in another terminal: make serve STEP=2)"
+
+
+def answer_when_whole(server, learner_module, data):
+    """(status, body, how it was found) the request gets when sent whole.
+
+    Worked out here, with your own parse_request and the demo handler, without a second connection;
+    if your parser cannot read the whole request, by sending it whole.
+    """
+    server_module = learner_module("server")
+    try:
+        parsed = server_module.parse_request(data, server_module.MAX_BODY_BYTES)
+        response = server_module.describe_request(parsed[0])
+        return response.status, response.body, "(your parse_request and the demo handler, on the whole request)"
+    except Exception:
+        whole = exchange(server, data)
+        answer = whole.response("a complete response to the request, sent whole")
+        return answer.status, answer.body, "(the answer your server gave it, sent whole)"

@@ -37,6 +37,10 @@ HTTP_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 # A target is printable ASCII (RFC 3986): a stray line feed or tab would let it say two things at once,
 # and a raw byte above 127 has no agreed meaning (a client sends "é" as %C3%A9).
 NOT_PRINTABLE_ASCII = re.compile(rb"[^\x21-\x7e]")
+# field-value = *field-content; field-vchar = VCHAR / obs-text (RFC 9110, section 5.5): visible characters,
+# bytes above 127, and spaces and tabs between them. Any other control character is refused: a CR, LF or
+# NUL in a value is "invalid and dangerous" (a stray line feed lets one header smuggle in another).
+CONTROL_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 SUPPORTED_VERSIONS = ("HTTP/1.0", "HTTP/1.1")
 
 
@@ -154,6 +158,8 @@ def parse_headers(lines):
             raise HTTPError(HTTPStatus.BAD_REQUEST, "a header line has no colon")
         if not TOKEN.fullmatch(name):  # this also refuses whitespace before the colon
             raise HTTPError(HTTPStatus.BAD_REQUEST, "a header name is empty or not a valid token")
+        if CONTROL_IN_VALUE.search(value):
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "a header value holds a control character (a CR, LF, NUL...)")
         headers.add(name.decode("ascii"), value.strip(b" \t").decode("latin-1"))
     return headers
 
@@ -171,17 +177,20 @@ def body_length(headers, max_body):
             # Two framings: a proxy in front may believe one, we the other (request smuggling).
             raise HTTPError(HTTPStatus.BAD_REQUEST, "Content-Length and Transfer-Encoding together")
         raise HTTPError(HTTPStatus.NOT_IMPLEMENTED, "this server does not read chunked bodies")
-    values = {value.strip() for value in ",".join(headers.get_all("Content-Length")).split(",")} - {""}
-    if not values:
+    fields = headers.get_all("Content-Length")
+    if not fields:
         return 0
+    # One number, perhaps repeated ("5, 5", or two fields): RFC 9110, section 8.6. An empty one is no number.
+    values = {value.strip(" \t") for value in ",".join(fields).split(",")}
+    if not all(value.isascii() and value.isdigit() for value in values):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "Content-Length must be a non-negative whole number")
     if len(values) > 1:
         raise HTTPError(HTTPStatus.BAD_REQUEST, "Content-Length is given twice with different values")
-    value = values.pop()
-    if not value.isascii() or not value.isdigit():
-        raise HTTPError(HTTPStatus.BAD_REQUEST, "Content-Length must be a non-negative whole number")
-    if int(value) > max_body:
+    digits = values.pop().lstrip("0") or "0"  # 007 is 7
+    # Count the digits before int(): it refuses over 4300 of them, and no body that long is under the limit.
+    if len(digits) > len(str(max_body)) or int(digits) > max_body:
         raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is over the limit of {max_body} bytes")
-    return int(value)
+    return int(digits)
 
 
 def parse_request(data, max_body=MAX_BODY_BYTES):
