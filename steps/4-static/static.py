@@ -16,6 +16,7 @@ and get ``304 Not Modified`` with no body when it has not.
 """
 
 import mimetypes
+from datetime import timezone
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path

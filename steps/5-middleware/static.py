@@ -16,6 +16,7 @@ and get ``304 Not Modified`` with no body when it has not.
 """
 
 import mimetypes
+from datetime import timezone
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -102,10 +103,12 @@ def not_modified(request, etag, mtime):
     if if_modified_since is None:
         return False
     try:
-        since = parsedate_to_datetime(if_modified_since).timestamp()
-    except (TypeError, ValueError):
-        return False  # a date we cannot read is ignored, as the RFC says
-    return int(mtime) <= since  # HTTP dates have whole seconds
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError, OverflowError):
+        return False  # not a date, or numbers too large for one: ignored, as the RFC says
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)  # asctime's form has no zone; every HTTP date is GMT
+    return int(mtime) <= since.timestamp()  # HTTP dates have whole seconds
 
 
 def read_in_chunks(path):
