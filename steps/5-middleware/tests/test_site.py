@@ -14,7 +14,14 @@ from checks.report import CheckFailed
 from checks.unit import call, expect_equal
 from checks.wire import exchange, get_request
 
+
 TOKEN = "test-token"
+
+
+def seen(response):
+    """A response's status, or what it was if not a response."""
+    status = getattr(response, "status", None)
+    return status if isinstance(status, int) else type(response).__name__
 
 
 @pytest.fixture
@@ -32,11 +39,16 @@ def request(method, path, *headers):
                   "Access-Control-Allow-Origin.", docs="#cors")
 def test_a_cross_origin_request_is_allowed(site):
     """A request from another origin gets Access-Control-Allow-Origin, on errors too"""
-    for path, status in (("/api/data", 200), ("/static/missing.css", 404)):
-        result = exchange(site, request("GET", path, "Origin: https://elsewhere.example"))
-        response = expect_response(result, status)
-        expect_equal(f"Access-Control-Allow-Origin on {path}", response.header("access-control-allow-origin"), "*",
-                     sent=result.sent, meaning="Without it, the browser hides the response from the other page.")
+    # The 401 is authentication's to get right (its own checks say when it is not): here, any status will do.
+    for method, path, status in (("GET", "/api/data", 200), ("GET", "/static/missing.css", 404),
+                                 ("GET", "/api/private", None), ("POST", "/about", 405)):
+        result = exchange(site, request(method, path, "Origin: https://elsewhere.example"))
+        response = expect_response(result, status) if status else result.response()
+        expect_equal(f"Access-Control-Allow-Origin on the {response.status} for {method} {path}",
+                     response.header("access-control-allow-origin"), "*", sent=result.sent,
+                     meaning="Without it, the browser hides the response from the other page, refusals and "
+                     "errors included: the page cannot even tell its user to log in. CORS's after must run "
+                     "for every response, and wrap authentication's.")
 
 
 @pytest.mark.task(3)
@@ -59,22 +71,112 @@ def test_a_preflight_is_answered(site):
 
 @pytest.mark.task(3)
 @pytest.mark.hint("With a list of origins, answer with the request's own Origin if it is listed, and add "
-                  "Vary: Origin; an origin not listed gets no CORS header at all.", docs="#cors")
+                  "Vary: Origin with headers.add, keeping any Vary already there; an origin not listed gets no CORS "
+                  "header at all.", docs="#which-origins-to-allow")
 def test_listed_origins_are_reflected_with_vary(learner_module):
     """With a list of origins, a listed one is named back with Vary: Origin, others get nothing"""
     middleware_module, response_module = learner_module("middleware"), learner_module("response")
     parse_request = learner_module("request").parse_request
-    cors = middleware_module.CORSMiddleware(origins=["https://a.example"])
-    for origin, expected in (("https://a.example", "https://a.example"), ("https://b.example", None)):
+    cors = middleware_module.CORSMiddleware(origins=["https://a.example", "https://b.example"])
+    cases = (("https://a.example", "https://a.example", None), ("https://b.example", "https://b.example", None),
+             ("https://c.example", None, None), ("https://a.example", "https://a.example", "Accept-Encoding"))
+    for origin, expected, vary_before in cases:
         req, _ = parse_request(f"GET / HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\n\r\n".encode())
-        response = call(cors.after_request, req, response_module.HTTPResponse(200, "ok"),
-                        shown=f"after_request(Origin: {origin})")
+        given = response_module.HTTPResponse(200, "ok", headers={"Vary": vary_before} if vary_before else None)
+        shown = f"after_request(Origin: {origin}, a response{' with Vary: ' + vary_before if vary_before else ''})"
+        response = call(cors.after_request, req, given, shown=shown)
+        if not hasattr(response, "headers"):
+            raise CheckFailed(f"{shown} did not return the response.", received=repr(response),
+                              meaning="An after must end with `return response`.")
         expect_equal(f"Access-Control-Allow-Origin for {origin}", response.headers.get("Access-Control-Allow-Origin"),
                      expected)
-        if expected and "origin" not in (response.headers.get("Vary") or "").lower():
-            raise CheckFailed("A reflected origin needs Vary: Origin.",
+        vary = [token.strip().lower() for token in (response.headers.get("Vary") or "").split(",")]
+        if expected and "origin" not in vary:
+            raise CheckFailed("A reflected origin needs Vary: Origin.", sent=shown,
+                              received=f"Vary: {response.headers.get('Vary') or '(none)'}",
                               meaning="The answer depends on who asks; a cache that does not know would give "
                               "one site's answer to another.")
+        if vary_before and vary_before.lower() not in vary:
+            raise CheckFailed(f"Vary: {vary_before} was lost when Vary: Origin was added.", sent=shown,
+                              expected=f"Vary: {vary_before}, Origin (or the two as separate Vary lines)",
+                              received=f"Vary: {response.headers.get('Vary') or '(none)'}",
+                              meaning="Vary lists every request header the answer depends on (RFC 9110, section "
+                              "12.5.5). Add Origin to it with response.headers.add(\"Vary\", \"Origin\"): "
+                              "setting the header replaces what was there, and a cache would then mix up "
+                              "answers that differ by the other header.")
+
+
+@pytest.mark.task(3)
+@pytest.mark.hint("A preflight is OPTIONS with both Origin and Access-Control-Request-Method: answer it with "
+                  "self.methods, self.headers and self.max_age. Any other OPTIONS goes on to the handler.",
+                  docs="#simple-requests-and-preflights")
+def test_a_preflight_is_answered_from_the_settings(learner_module):
+    """A preflight is answered with the middleware's own methods, headers and max age; other OPTIONS go on"""
+    middleware_module, response_module = learner_module("middleware"), learner_module("response")
+    parse_request = learner_module("request").parse_request
+    cors = middleware_module.CORSMiddleware(origins=["https://a.example"], methods=("GET", "PUT"),
+                                            headers=("X-Trace", "Content-Type"), max_age=42)
+    shown_cors = ('CORSMiddleware(origins=["https://a.example"], methods=("GET", "PUT"), '
+                  'headers=("X-Trace", "Content-Type"), max_age=42)')
+
+    def through(head):
+        calls = []
+
+        def handler(request):
+            calls.append("handler")
+            return response_module.HTTPResponse(200, "the handler's answer")
+
+        req, _ = parse_request(f"OPTIONS /api/things HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode())
+        sent = f"OPTIONS /api/things HTTP/1.1\r\n{head}"
+        response = call(middleware_module.Pipeline(handler, [cors]), req,
+                        shown=f"Pipeline(handler, [{shown_cors}])(OPTIONS /api/things)")
+        return sent, response, calls
+
+    sent, response, calls = through("Origin: https://a.example\r\nAccess-Control-Request-Method: PUT\r\n"
+                                    "Access-Control-Request-Headers: x-trace\r\n")
+    headers = getattr(response, "headers", None)
+    got = {name: headers.get(name) if headers is not None else None for name in (
+        "Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+        "Access-Control-Max-Age")}
+
+    def items(value):
+        return sorted(item.strip().lower() for item in (value or "").split(",") if item.strip())
+
+    methods, allowed_headers = items(got["Access-Control-Allow-Methods"]), items(got["Access-Control-Allow-Headers"])
+    right = (seen(response) == 204 and not calls and got["Access-Control-Allow-Origin"] == "https://a.example"
+             and "put" in methods and set(methods) <= {"get", "put"}  # the method asked about, of those allowed
+             and "x-trace" in allowed_headers and set(allowed_headers) <= {"x-trace", "content-type"}
+             and (got["Access-Control-Max-Age"] or "").strip() == "42")
+    if not right:
+        raise CheckFailed("The preflight was not answered with this middleware's own settings.",
+                          sent=f"{shown_cors}\n{sent}",
+                          expected="204, the handler not called, and\nAccess-Control-Allow-Origin: https://a.example"
+                          "\nAccess-Control-Allow-Methods: GET, PUT\nAccess-Control-Allow-Headers: X-Trace, "
+                          "Content-Type\nAccess-Control-Max-Age: 42",
+                          received=f"{seen(response)}{', the handler was called' if calls else ''}\n"
+                          + "\n".join(f"{name}: {value}" for name, value in got.items()),
+                          meaning="Each CORSMiddleware says what it allows in its constructor: join self.methods "
+                          "and self.headers with \", \", and send self.max_age; the Allow-Origin comes from "
+                          "after_request, which runs for the 204 too.")
+    for head, why in (("", "a plain OPTIONS, with no Origin"),
+                      ("Origin: https://a.example\r\n", "an OPTIONS with Origin but no Access-Control-Request-Method"),
+                      ("Access-Control-Request-Method: PUT\r\n", "an OPTIONS with no Origin")):
+        sent, response, calls = through(head)
+        if calls != ["handler"]:
+            raise CheckFailed(f"The CORS middleware answered {why}, instead of letting it go on.", sent=sent,
+                              expected="the handler to answer (the router says which methods the path allows)",
+                              received=f"a {seen(response)} from the CORS middleware; the handler was not called",
+                              meaning="Only OPTIONS with both Origin and Access-Control-Request-Method is a "
+                              "preflight. Any other OPTIONS asks the server itself what it allows, and the "
+                              "router answers it with Allow.")
+    sent, response, calls = through("Origin: https://b.example\r\nAccess-Control-Request-Method: PUT\r\n")
+    allowed = getattr(getattr(response, "headers", None), "get", lambda name: None)("Access-Control-Allow-Origin")
+    if allowed is not None:
+        raise CheckFailed("A preflight from an origin that is not allowed was allowed.", sent=sent,
+                          expected="no Access-Control-Allow-Origin (https://b.example is not in the list)",
+                          received=f"{seen(response)} with Access-Control-Allow-Origin: {allowed}",
+                          meaning="Only an allowed origin gets a yes; the browser then refuses to send the real "
+                          "request.")
 
 
 @pytest.mark.task(4)
@@ -97,12 +199,23 @@ def test_the_private_api_needs_the_token(site):
 
 
 @pytest.mark.task(4)
-@pytest.mark.hint("An exempt entry ending in * covers everything under it; any other entry, that one path only. "
-                  "'/' is the home page, not the whole site.", docs="#authentication")
+@pytest.mark.hint("Pass request.path (no query string) to is_exempt. An exempt entry ending in * covers "
+                  "everything under it; any other entry, that one path only.", docs="#exempt-paths")
 def test_public_pages_need_no_token(site):
-    """The home page, the about page, user pages, /api/data and static files need no token"""
-    for path in ("/", "/about", "/user/ada", "/api/data", "/static/style.css"):
-        expect_response(exchange(site, get_request(path)), 200, what=f"200 for {path}, without a token")
+    """The home page, the about page, user pages, /api/data and static files need no token
+
+    Each is asked for twice: as it is, and with a query string, which is no part of the path.
+    """
+    for path in ("/", "/about", "/user/ada", "/api/data", "/static/style.css",
+                 "/?from=home", "/about?lang=en", "/user/ada?tab=posts", "/api/data?pretty=1", "/static/app.js?v=2"):
+        result = exchange(site, get_request(path))
+        response = result.response()
+        if response.status == 401 and "?" in path:
+            raise result.fail(f"{path} asked for a token, but {path.partition('?')[0]} is public.",
+                              f"200 for {path}, without a token",
+                              meaning="The exempt paths are paths: match request.path, which has no query "
+                              "string, not request.target, which has it.")
+        expect_response(result, 200, what=f"200 for {path}, without a token")
 
 
 class Links(HTMLParser):
@@ -140,3 +253,53 @@ def test_every_link_of_the_demo_site_works(site):
         for suffix, expected in types.items():
             if target.endswith(suffix) and not (response.header("content-type") or "").startswith(expected):
                 raise result.fail(f"{target} has the wrong type.", expected)
+
+
+@pytest.mark.task(5)
+@pytest.mark.hint("Logging goes first in the list, so that it is the outermost layer: its after then runs for "
+                  "every answer, the 401s of authentication and the 204s of preflights included.",
+                  docs="#the-finished-site")
+def test_every_request_to_the_site_is_logged(learner_module, step, catch_logs, access_line):
+    """Every request to the site is logged with the status it got, refusals and preflights included"""
+    app = call(learner_module("app").create_app, token=TOKEN, static_root=str(step.folder / "static"),
+               shown=f'create_app(token="{TOKEN}")')
+    parse_request = learner_module("request").parse_request
+    origin = "Origin: https://elsewhere.example"
+    cases = [  # method, target, version, headers, body: a 401, a preflight's 204, a 401, 200, 200 (a file), 404, 200
+        ("GET", "/api/private", "HTTP/1.1", [], b""),
+        ("OPTIONS", "/api/private", "HTTP/1.1", [origin, "Access-Control-Request-Method: GET",
+                                                 "Access-Control-Request-Headers: Authorization"], b""),
+        ("GET", "/nowhere", "HTTP/1.0", ["Authorization: Bearer wrong"], b""),
+        ("GET", "/about?lang=en", "HTTP/1.1", [origin], b""),
+        ("GET", "/static/style.css", "HTTP/1.1", [], b""),
+        ("GET", "/static/missing.css", "HTTP/1.1", [], b""),
+        ("POST", "/api/echo", "HTTP/1.1", [f"Authorization: Bearer {TOKEN}"], b"hello, server"),
+    ]
+    for method, target, version, headers, body in cases:
+        head = f"{method} {target} {version}\r\nHost: 127.0.0.1\r\n" + "".join(f"{h}\r\n" for h in headers)
+        if body:
+            head += f"Content-Length: {len(body)}\r\n"
+        sent = head.encode() + b"\r\n" + body
+        req, _ = parse_request(sent)
+        req.client = "192.0.2.44"
+        request_line = f"{method} {target} {version}"
+        with catch_logs() as records:
+            response = call(app, req, shown=f"create_app(...)({request_line})")
+        streamed = getattr(response, "chunks", None) is not None
+        if streamed:
+            b"".join(response.chunks)  # as the server would send it (this also closes the file)
+        lines = records.about(request_line)
+        fields = access_line(lines[0]) if len(lines) == 1 else None
+        # What the line must say is what the response is; whether that is the right answer, other checks say.
+        want_size = getattr(response, "length", None) if streamed else len(getattr(response, "body", b"") or b"")
+        if fields is None or fields["status"] != seen(response) or fields["size"] != want_size:
+            raise CheckFailed(
+                f"{request_line} got {seen(response)}, and the access log did not say so in one line."
+                if len(lines) != 1 else f"The access-log line for {request_line} does not match its answer.",
+                sent=sent,
+                expected=f'one line: 192.0.2.44 - - [...] "{request_line}" {seen(response)} {want_size} 0.000s',
+                received="\n".join(records.lines()) or "(no access-log line)",
+                meaning="The access log is where an operator looks first, and refusals are what they look "
+                "for. Logging must be the first middleware of the list, the outermost layer: a layer outside "
+                "it that answers (CORS's preflight, authentication's 401) is never seen by its after.",
+            )

@@ -1,0 +1,101 @@
+"""What step 5's checks share, as fixtures: requests made by the learner's own parser, and logs to read.
+
+* ``make_request(method, target, headers, version=, body=)``  an ``HTTPRequest``, parsed from bytes;
+* ``catch_logs(logger=None)``  a ``with`` block that catches log records (the root logger's when None);
+* ``access_line(text)``  the fields of an access-log line, or None if it has not that shape.
+"""
+
+import logging
+import re
+from contextlib import contextmanager
+
+import pytest
+
+# An access-log line, as far as the checks read it: "request line" status size duration.
+# The size may be "-" for an empty body (Apache writes that); the duration is seconds or milliseconds.
+ACCESS_LINE = re.compile(r'"(?P<request>[^"]*)" (?P<status>\d{3}) (?P<size>\d+|-)(?: (?P<took>-?\d+(?:\.\d+)?)(?P<unit>m?s))?')
+
+
+@pytest.fixture
+def middleware_module(learner_module):
+    return learner_module("middleware")
+
+
+@pytest.fixture
+def make_request(learner_module):
+    """``make_request("POST", "/x", [("Origin", "...")], body=b"...")``: an HTTPRequest from the learner's parser."""
+    parse_request = learner_module("request").parse_request
+
+    def make(method="GET", target="/", headers=(), version="HTTP/1.1", body=b"", client="192.0.2.7"):
+        head = f"{method} {target} {version}\r\nHost: x\r\n".encode("latin-1")
+        for name, value in headers:
+            head += f"{name}: ".encode("latin-1") + (value if isinstance(value, bytes) else value.encode("latin-1"))
+            head += b"\r\n"
+        if body:
+            head += f"Content-Length: {len(body)}\r\n".encode()
+        request, _ = parse_request(head + b"\r\n" + body)
+        request.client = client
+        return request
+
+    return make
+
+
+class Records(list):
+    """The log records caught, in order."""
+
+    def lines(self):
+        return [record.getMessage() for record in self]
+
+    def about(self, request_line):
+        """The lines that log ``request_line`` (as it appears in quotes in an access-log line)."""
+        return [line for line in self.lines() if f'"{request_line}"' in line]
+
+
+@contextmanager
+def caught_logs(logger=None, level=logging.INFO):
+    """Catch what reaches ``logger`` (the root logger when None) at ``level`` or above, and nothing else.
+
+    A logger of the check's own does not pass its records on; for the root
+    logger, its level is lowered for the time being (every logger below it
+    that has no level of its own then logs at ``level`` too), then restored.
+    """
+    records = Records()
+    target = logger if logger is not None else logging.getLogger()
+    handler = logging.Handler(level)
+    handler.emit = records.append
+    saved = target.level, target.propagate
+    target.addHandler(handler)
+    target.setLevel(level)
+    if logger is not None:
+        target.propagate = False
+    try:
+        yield records
+    finally:
+        target.removeHandler(handler)
+        target.setLevel(saved[0])
+        target.propagate = saved[1]
+
+
+def read_access_line(text):
+    """``{"request", "status", "size", "seconds"}`` from an access-log line, or None if it has not that shape.
+
+    ``size`` is an int ("-" reads as 0); ``seconds`` is None when the line shows no duration.
+    """
+    match = ACCESS_LINE.search(text)
+    if match is None:
+        return None
+    seconds = None
+    if match["took"] is not None:
+        seconds = float(match["took"]) / (1000 if match["unit"] == "ms" else 1)
+    size = 0 if match["size"] == "-" else int(match["size"])
+    return {"request": match["request"], "status": int(match["status"]), "size": size, "seconds": seconds}
+
+
+@pytest.fixture
+def catch_logs():
+    return caught_logs
+
+
+@pytest.fixture
+def access_line():
+    return read_access_line
