@@ -30,6 +30,7 @@ import faulthandler
 import importlib.util
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -112,11 +113,13 @@ def main(argv):
 
     running["server"] = server
     if mode == "serve":
+        # Not a daemon, like a real program's main thread: the threads serve_forever() starts
+        # inherit daemon=False unless the learner's code says otherwise. Every exit is os._exit().
         running["serving"] = threading.Thread(
-            target=serve, args=(server, tell, learner_file), name="serve_forever", daemon=True
+            target=serve, args=(server, tell, learner_file), name="serve_forever", daemon=False
         )
         running["serving"].start()
-    tell("listening", port=server.port)
+    tell("listening", port=server.port, **listening_socket(server))
     threading.Event().wait()  # the control thread ends the process
 
 
@@ -212,6 +215,27 @@ def check_port(server, module):
     return None
 
 
+def listening_socket(server):
+    """What the checks cannot see from outside: the address bound, and whether SO_REUSEADDR is on."""
+    listener = getattr(server, "socket", None)
+    try:
+        return {
+            "bound_host": listener.getsockname()[0],
+            "reuse_address": bool(listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)),
+        }
+    except (AttributeError, OSError, TypeError):
+        return {}
+
+
+def lingering_threads():
+    """Names of the threads started by the learner's code that would keep Python from exiting."""
+    ours = {threading.main_thread(), threading.current_thread()}
+    return [
+        thread.name for thread in threading.enumerate()
+        if not thread.daemon and thread not in ours and thread.name != "serve_forever"
+    ]
+
+
 def stop(server, serving):
     """Call shutdown() from a new thread, as a real program would, and time it."""
     began = time.monotonic()
@@ -224,6 +248,7 @@ def stop(server, serving):
         "shutdown_returned": not stopper.is_alive(),
         "serve_forever_returned": serving is None or not serving.is_alive(),
         "seconds": round(time.monotonic() - began, 3),
+        "lingering_threads": lingering_threads(),
     }
 
 

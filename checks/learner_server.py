@@ -46,6 +46,7 @@ class LearnerServer:
         self.options = options or {}
         self.mode = mode
         self.port = None
+        self.listening = {}  # what launch.listening_socket() saw: bound_host, reuse_address
         self.crash = None  # set when serve_forever() dies with an error
         self.thread_errors = []  # errors that ended other threads, handle_client's included
         self._news = threading.Condition()  # notified when a crash or thread error is reported
@@ -83,6 +84,7 @@ class LearnerServer:
         if event.get("event") != "listening":
             raise CheckFailed("Your server's process stopped before it started listening.", server_output=self.output())
         self.port = event["port"]
+        self.listening = event
         return self
 
     def _start_failure(self, event):

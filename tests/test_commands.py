@@ -68,7 +68,7 @@ def test_skip_drops_in_the_solution_without_markers_and_it_passes(course):
     assert len(list((course / ".backups" / STEP.name).glob("server-*.py"))) == 1
     graded = run(course, "check", "1")
     assert graded.returncode == 0, graded.stdout
-    assert "9/9 checks passing" in graded.stdout
+    assert re.search(r"\b(\d+)/\1 checks passing", graded.stdout), graded.stdout
     assert "Step 2 is not in the course yet" in graded.stdout or "Next: Step 2" in graded.stdout
 
 
@@ -76,8 +76,8 @@ def test_check_on_the_starter_fails_and_writes_results(course):
     finished = run(course, "1")
 
     assert finished.returncode == 1
-    assert "Step 1 — socket: 0/9 checks passing" in finished.stdout
     results = json.loads((course / "results" / "1-socket.json").read_text(encoding="utf-8"))
+    assert f"Step 1 — socket: 0/{len(results['tests'])} checks passing" in finished.stdout
     assert results["version"] == 3 and results["status"] == "fail"
     assert {test["status"] for test in results["tests"]} == {"fail"}
     assert all(test["task_id"] and test["message"] for test in results["tests"])
@@ -96,7 +96,7 @@ def test_progress_lists_each_step(course):
     finished = run(course, "progress")
 
     assert finished.returncode == 0, finished.stderr
-    assert re.search(r"^Step 1 — socket +0/9 *$", finished.stdout, re.M), finished.stdout
+    assert re.search(r"^Step 1 — socket +0/[1-9]\d* *$", finished.stdout, re.M), finished.stdout
 
 
 @pytest.mark.parametrize("args", [["check", "9"], ["hint", "nine"], ["reset", "0"]])

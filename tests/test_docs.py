@@ -1,19 +1,22 @@
 """The docs site builds with --strict, and it agrees with the code it teaches.
 
 * every docs anchor the code points learners to (TODOs, hints) exists;
-* each step page lists the step's checks by the same plain names the checker prints.
+* each step page lists the step's checks by the same plain names the checker prints;
+* the numbers of checks the pages quote are the numbers the checker counts.
 
 The ``site`` fixture (the built site) is in tests/conftest.py, shared with test_browser.py.
 """
 
 import ast
 import re
+import subprocess
+import sys
 from html import unescape
 
 import pytest
 
 from checks import starters
-from checks.course import all_steps
+from checks.course import ROOT, all_steps
 
 STEPS = all_steps()
 
@@ -61,3 +64,40 @@ def test_step_page_lists_the_checks_by_name(site, step):
     text = re.sub(r"<[^>]+>", "", unescape(page_html(site, step.docs_page)))
     missing = [name for name in check_names(step) if name not in text]
     assert not missing, f"{step.docs_page} does not list these checks: {missing}"
+
+
+NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty twenty-one twenty-two twenty-three twenty-four "
+    "twenty-five twenty-six twenty-seven twenty-eight twenty-nine thirty"
+).split()
+
+
+def graded_items(step):
+    """How many checks the report counts for ``step``: one per test, and one per case of a parametrized one."""
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:nbval", "-p", "no:cacheprovider",
+         "--import-mode=importlib", f"--rootdir={ROOT}", str(step.tests_dir)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    return sum("::" in line for line in collected.stdout.splitlines())
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_step_page_says_how_many_checks_it_lists(step):
+    said = re.search(r"runs these ([a-z-]+) checks", (ROOT / step.docs_page).read_text(encoding="utf-8"))
+    assert said, f"{step.docs_page} does not say how many checks `make check` runs"
+    assert NUMBER_WORDS.index(said.group(1)) == len(list(check_names(step)))
+
+
+def test_the_first_checks_a_learner_sees_are_counted_right():
+    """README, troubleshooting and the workshop plans quote step 1's score on the starter and when done."""
+    total = graded_items(STEPS[0])
+    quoted = []
+    for page in ["README.md", "docs/troubleshooting.md", "docs/instructors.md"]:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        quoted += [(page, int(n)) for n in re.findall(r"`\d+/(\d+) checks passing`", text)]
+        quoted += [(page, int(n)) for n in re.findall(r"Step 1 — socket: \d+/(\d+) checks passing", text)]
+        quoted += [(page, NUMBER_WORDS.index(word.lower())) for word in re.findall(r"(\w+) red\s+checks", text)]
+    assert quoted, "no page quotes step 1's count any more: drop this test"
+    assert [(page, n) for page, n in quoted if n != total] == [], f"step 1 has {total} checks"

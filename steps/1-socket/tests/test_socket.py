@@ -762,6 +762,34 @@ def test_quiet_start_then_a_client_is_served(server):
     expect_page(result)
 
 
+@pytest.mark.task(2)
+@pytest.mark.hint(
+    "Start each client's thread with daemon=True: Python does not wait for daemon threads "
+    "when the program ends, so a client that never leaves cannot keep it running.",
+    docs="#one-thread-per-client",
+)
+def test_connected_client_does_not_keep_the_program_running(server):
+    """A client still connected when the server shuts down does not keep the program running"""
+    threads_before = thread_count(server)
+    with connect(server):  # connects, then says nothing: its thread waits in recv()
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while thread_count(server) <= threads_before and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+        report = server.stop_gracefully()
+        lingering = (report or {}).get("lingering_threads") or []
+        if lingering:
+            raise CheckFailed(
+                "After shutdown(), a thread serving a client that is still connected would keep "
+                "your program running.",
+                expected="the client threads started with daemon=True",
+                received=f"threads that are not daemon threads: {', '.join(lingering)}",
+                meaning="When serve_forever() returns, python server.py ends only once every "
+                "thread that is not a daemon has ended. A silent client holds its thread until the "
+                "idle timeout, a slow one for ever, so Ctrl-C seems not to stop your server.",
+                server_output=server.output(),
+            )
+
+
 @pytest.mark.task(1)
 @pytest.mark.hint(
     "listen(n) sets how many connections the kernel queues before your loop accepts them. "
@@ -862,7 +890,26 @@ def test_silent_client_is_disconnected(start_server):
     docs="#port-0-and-shutting-down",
 )
 def test_port_zero_and_shutdown(server):
-    """The server starts on port 0, reports the real port, and shuts down from another thread"""
+    """The server binds 127.0.0.1 on port 0 with SO_REUSEADDR, reports the real port, and shuts down from another thread"""
+    bound_host = server.listening.get("bound_host")
+    if bound_host != "127.0.0.1":
+        raise CheckFailed(
+            f"start() was given the host 127.0.0.1, but the listening socket is bound to {bound_host}.",
+            expected="listener.bind((self.host, self.port)), so the socket listens on 127.0.0.1 only",
+            received=f"bound to {bound_host}",
+            meaning="A socket that listen()s without bind() is bound by the operating system to "
+            "0.0.0.0, every network interface, on a port of its choosing: anyone on your network "
+            "could reach your server, and the host you asked for is ignored.",
+        )
+    if server.listening.get("reuse_address") is False:
+        raise CheckFailed(
+            "The listening socket does not set SO_REUSEADDR.",
+            expected="listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1) before bind()",
+            received="SO_REUSEADDR is 0",
+            meaning="Without it, restarting your server soon after it served someone fails with "
+            "\"Address already in use\": the old connections linger in TIME_WAIT for a minute or so, "
+            "and the port cannot be bound again until they expire.",
+        )
     expect_page(exchange(server, get_request("/")))
     report = server.stop_gracefully()
     if report is None or not report["shutdown_returned"] or not report["serve_forever_returned"]:
