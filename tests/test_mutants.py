@@ -137,6 +137,26 @@ def test_the_score_leaves_the_equivalent_mutants_out():
     assert counts["kills_per_check"] == {"test_a": 2}
 
 
+
+def test_an_entry_naming_two_identical_lines_is_wrong_only_if_both_are_killed(tmp_path):
+    """`return False` twice in one function: one may be equivalent while its twin is killed."""
+    key = ["a.py", "f", "delete", "return False", "pass"]
+    twins = [
+        {"key": key, "file": "a.py", "line": line, "operator": "delete", "before": "return False", "after": "pass",
+         "status": status, "equivalent": reason, "killed_by": {"id": "test_x"}, **extra}
+        for line, status, reason, extra in [(3, "survived", "caught later", {}),
+                                            (7, "killed", None, {"listed_as_equivalent_but_killed": "caught later"})]
+    ]
+    document = {**mutants.summary(twins), "mutants": twins, "stale_equivalents": [], "seconds": 1,
+                "path": tmp_path / "a.json"}
+    said = []
+    mutants.report(find_step("1"), document, say=said.append)
+    assert not any("Listed as equivalent but killed" in line for line in said), said
+    twins[0]["status"], twins[0]["listed_as_equivalent_but_killed"] = "killed", "caught later"
+    said.clear()
+    mutants.report(find_step("1"), {**document, **mutants.summary(twins)}, say=said.append)
+    assert any("Listed as equivalent but killed" in line for line in said), said
+
 def test_the_mutated_todos_checks_run_first(monkeypatch):
     class Item:
         def __init__(self, name, task):
