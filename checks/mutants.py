@@ -69,6 +69,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import starters
+from .runner import GRADING_PLUGINS
 from .course import RESULTS_DIR, ROOT
 
 OUT_DIR = RESULTS_DIR / "mutants"
@@ -478,7 +479,7 @@ def grade(step, originals, mutant, timeout):
         # The same arguments as checks/runner.py's grade(), plus -x: stop at the first failing check.
         command = [
             sys.executable, "-m", "pytest", str(step.tests_dir), "-x",
-            "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "checks.mutants",
+            "-p", "no:terminal", "-p", "no:cacheprovider", *GRADING_PLUGINS, "-p", "checks.mutants",
             "--import-mode=importlib", f"--rootdir={ROOT}",
             "-o", f"timeout={CHECK_TIMEOUT_SECONDS}",
             f"--learner-file={main_file}", f"--results={results}",

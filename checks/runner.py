@@ -19,6 +19,12 @@ CHECK_TIMEOUT_SECONDS = 60
 FINAL_STEP = 5
 
 
+# Only the pytest plugins grading uses. Left to load itself, every installed plugin would come in,
+# the notebooks' nbval and Jupyter's anyio too, and pytest would recompile each plugin's whole package
+# (Hypothesis: 73 modules) for its assertion rewriting: over a second per run where no bytecode is cached.
+GRADING_PLUGINS = ["--disable-plugin-autoload", "-p", "pytest_timeout", "-p", "_hypothesis_pytestplugin"]
+
+
 def command(step_number, action="check"):
     """How the learner runs a command, in the form they used to start this one."""
     if os.environ.get("COURSE_VIA_MAKE"):
@@ -36,7 +42,7 @@ def grade(step, learner_file, results_file=None, label=None, only=None):
         str(step.tests_dir),
         "-p", "no:terminal",
         "-p", "no:cacheprovider",
-        "-p", "no:nbval",  # the notebooks' plugin: its import alone (nbformat, jsonschema) takes seconds
+        *GRADING_PLUGINS,
         "--import-mode=importlib",
         f"--rootdir={ROOT}",
         "-o", f"timeout={CHECK_TIMEOUT_SECONDS}",
