@@ -301,6 +301,20 @@ def test_headers_are_parsed(request_module):
     expect_equal("headers.get('empty')", headers.get("empty"), "", sent=sent)
 
 
+def expect_within_limit(request_module, function, argument, shown, what):
+    """A ``CheckFailed`` if ``function(argument)`` refuses input that is exactly at a limit, not over it."""
+    try:
+        call(function, argument, shown=shown, expected_errors=(request_module.HTTPError,))
+    except request_module.HTTPError as refused:
+        raise CheckFailed(
+            f"{shown} was refused, but it is within the limit.",
+            expected=f"no HTTPError: {what} is allowed",
+            received=f"HTTPError {getattr(refused, 'status', '?')}: {refused}",
+            meaning="A limit says how much is allowed: only more than that is refused. "
+            "Compare with >, not >=, and for a line or head still arriving, count what could still fit.",
+        ) from None
+
+
 @pytest.mark.task(2)
 @pytest.mark.hint(
     "A header name is a token: no spaces, so 'Host : x' and ' folded: x' are refused. A value holds no "
@@ -325,6 +339,8 @@ def test_bad_header_lines_are_refused(request_module):
     many = [f"X-Header-{number}: {number}".encode() for number in range(101)]
     expect_refusal(request_module.HTTPError, parse, many, status=HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
                    why="101 header fields are more than MAX_HEADERS (100)")
+    expect_within_limit(request_module, parse, many[:100], "parse_headers(100 header lines)",
+                        "exactly MAX_HEADERS (100) header fields")
 
 
 @pytest.mark.task(2)
@@ -430,12 +446,13 @@ def test_body_stays_bytes(request_module):
 
 @pytest.mark.task(4)
 @pytest.mark.hint(
-    "Check the limits before waiting for more: no CRLF in the first MAX_REQUEST_LINE_BYTES is 414; "
-    "no blank line in the first MAX_HEAD_BYTES is 431; a Content-Length over max_body is 413.",
+    "Check the limits before waiting for more: over MAX_REQUEST_LINE_BYTES with no CRLF is 414; "
+    "over MAX_HEAD_BYTES with no blank line is 431; a Content-Length over max_body is 413. Exactly at a "
+    "limit is allowed.",
     docs="#why-limits",
 )
 def test_limits_are_enforced(request_module):
-    """Requests over the limits are refused early: 414, 431 and 413"""
+    """Requests over the limits are refused early (414, 431 and 413), and ones exactly at a limit are not"""
     HTTPError = request_module.HTTPError
     long_line = b"GET /" + b"a" * 9000  # no CRLF yet, and already too long
     expect_refusal(HTTPError, request_module.parse_request, long_line, status=HTTPStatus.REQUEST_URI_TOO_LONG,
@@ -448,6 +465,22 @@ def test_limits_are_enforced(request_module):
     expect_refusal(HTTPError, request_module.parse_request, big_body, max_body=10,
                    status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                    why="Content-Length (11) is over max_body (10): refuse before reading the body")
+    # A limit is the most that is allowed: exactly that much passes, whole or still arriving.
+    line_at_limit = b"GET /" + b"a" * (8192 - len(b"GET / HTTP/1.1")) + b" HTTP/1.1"
+    head_start = b"GET / HTTP/1.1\r\nX-Filler: "
+    head_at_limit = head_start + b"f" * (64 * 1024 - len(head_start))
+    parse = request_module.parse_request
+    for data, shown, what in [
+        (line_at_limit[:8192], "parse_request(the first 8192 bytes of a request line, no CRLF yet)",
+         "8192 bytes with no CRLF yet: the line may still end at exactly 8 KiB"),
+        (line_at_limit + b"\r\nHost: x\r\n\r\n", "parse_request(a request line of exactly 8192 bytes)",
+         "a request line of exactly MAX_REQUEST_LINE_BYTES (8192) bytes, not counting its CRLF"),
+        (head_at_limit, "parse_request(the first 65536 bytes of a head, no blank line yet)",
+         "65536 bytes with no blank line yet: the head may still end at exactly 64 KiB"),
+        (head_at_limit + b"\r\n\r\n", "parse_request(a head of exactly 65536 bytes)",
+         "a head of exactly MAX_HEAD_BYTES (65536) bytes, not counting the blank line"),
+    ]:
+        expect_within_limit(request_module, parse, data, shown, what)
 
 
 @pytest.mark.task(4)
@@ -587,3 +620,42 @@ def test_reason_phrases_and_a_single_content_length(response_module):
     lengths = re.findall(rb"(?im)^content-length:[^\r\n]*", raw)
     expect_equal("the Content-Length lines", lengths, [b"Content-Length: 3"], sent=None,
                  meaning="Two Content-Length headers that disagree make the response unreadable (h11 refuses it).")
+
+
+HANDLER_FIELDS = [
+    ("Set-Cookie", "theme=dark"),
+    ("Set-Cookie", "lang=en"),
+    ("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+    ("Server", "my-app/0.1"),
+    ("X-Greeting", "café"),
+]
+
+
+@pytest.mark.task(5)
+@pytest.mark.hint(
+    "Start from a copy of the handler's headers, so every field it set goes out, repeated ones too. "
+    "Add Date and Server only when it set none, and encode the head as latin-1.",
+    docs="#writing-the-response",
+)
+def test_handler_headers_go_out_as_set(response_module):
+    """A handler's own headers go out as it set them: repeated fields, its own Date and Server, a Latin-1 value"""
+    headers = response_module.Headers()
+    for name, value in HANDLER_FIELDS:
+        headers.add(name, value)
+    raw, parsed_response = parsed(response_module, response_module.HTTPResponse(200, "ok", headers=headers))
+    head_lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+    names = {name.lower().encode() for name, _ in HANDLER_FIELDS}
+    got = [line for line in head_lines if line.split(b":", 1)[0].strip().lower() in names]
+    wanted = [f"{name}: {value}".encode("latin-1") for name, value in HANDLER_FIELDS]
+    if sorted(line.lower() for line in got) != sorted(line.lower() for line in wanted):
+        raise CheckFailed(
+            "to_bytes() did not send the handler's own headers as the handler set them.",
+            sent="HTTPResponse(200, 'ok', headers=Headers with " + ", ".join(f"{n}: {v}" for n, v in HANDLER_FIELDS)
+            + ").to_bytes()",
+            expected="\n".join(repr(line) for line in wanted),
+            received="\n".join(repr(line) for line in got) or "none of those lines",
+            meaning="The handler decides its fields (two cookies, its own Date and Server): the server adds "
+            "Date and Server only when they are missing. A value goes out in the same one-byte-per-character "
+            "Latin-1 the parser reads with, so é is the single byte \\xe9.",
+        )
+    expect_equal("the Connection header after the handler's own", parsed_response.header("connection"), "close")

@@ -284,6 +284,13 @@ def test_handler_error_gives_a_plain_500(server):
                           "a short page that reveals nothing about the code",
                           meaning=f"It contains {leaked}. Tracebacks can reveal code, paths and secrets: "
                           "they belong in the server's log.")
+    log = server.output()
+    if "Traceback" not in log or "on purpose" not in log or "--- Logging error ---" in log:
+        raise result.fail("The handler's error is not in the server's log with its traceback.",
+                          "the traceback of the RuntimeError, written by logging.exception() in the except block",
+                          meaning="The client is told nothing, so the log is the only place the error is kept: "
+                          "without it nobody can find the bug. '--- Logging error ---' means the message's %s "
+                          "placeholders and its arguments do not match.")
     still_serving(server)
 
 
