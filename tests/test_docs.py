@@ -101,3 +101,20 @@ def test_the_first_checks_a_learner_sees_are_counted_right():
         quoted += [(page, NUMBER_WORDS.index(word.lower())) for word in re.findall(r"(\w+) red\s+checks", text)]
     assert quoted, "no page quotes step 1's count any more: drop this test"
     assert [(page, n) for page, n in quoted if n != total] == [], f"step 1 has {total} checks"
+
+
+def test_the_mutation_table_matches_the_steps():
+    """The instructors page's table of mistakes and mutants counts what each step has today."""
+    import tomllib
+
+    from checks import mutants
+
+    text = (ROOT / "docs/instructors.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d) — \w+ \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) % \|$", text, re.M)
+    assert [int(row[0]) for row in rows] == [step.number for step in STEPS], "one row per step, in order"
+    for (number, mistakes, made, caught, equivalent, score), step in zip(rows, STEPS):
+        with open(step.folder / "mistakes.toml", "rb") as listed:
+            assert int(mistakes) == len(tomllib.load(listed)["mistake"]), f"step {number}: mistakes"
+        assert int(made) == len(mutants.step_mutants(step)), f"step {number}: the solution changed; run make mutants"
+        assert int(caught) + int(equivalent) <= int(made)
+        assert float(score) == round(100 * int(caught) / (int(made) - int(equivalent)), 1), f"step {number}: score"
