@@ -3,7 +3,7 @@
 Standard library only: this runs under whatever Python the learner has, before
 anything is installed. The packages come from ``pyproject.toml`` (its
 ``dependencies`` for grading, and its optional groups ``notebooks``,
-``jupyter``, ``docs`` and ``browser``), so the versions are pinned in one place.
+``jupyter``, ``docs``, ``browser`` and ``selftest``), so the versions are pinned in one place.
 """
 
 import hashlib
@@ -21,7 +21,7 @@ STAMP = VENV / "installed.json"
 PYPROJECT = ROOT / "pyproject.toml"
 
 GRADING = ("grading",)
-EVERYTHING = ("grading", "notebooks", "jupyter", "docs", "browser")
+EVERYTHING = ("grading", "notebooks", "jupyter", "docs", "browser", "selftest")
 
 # Which package groups each command needs; commands not listed need none.
 NEEDS_PACKAGES = {

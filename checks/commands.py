@@ -460,9 +460,17 @@ def do_mutants(args):
 
 
 def do_selftest(args):
-    tests = args.pytest_args or ["tests", "notebooks"]
     # -rs: say why a check was skipped (the browser checks, when Chromium is missing).
-    return subprocess.call([sys.executable, "-m", "pytest", "-rs", "--nbval", *tests], cwd=ROOT)
+    if args.pytest_args:
+        return subprocess.call([sys.executable, "-m", "pytest", "-rs", "--nbval", *args.pytest_args], cwd=ROOT)
+    # One worker per core (pytest-xdist). Two runs, because a notebook's cells share one kernel and must
+    # stay together (--dist loadscope keeps each file on one worker), while the tests spread best one by one.
+    runs = [
+        ["-n", "auto", "--dist", "loadgroup", "tests"],
+        ["--nbval", "-n", "auto", "--dist", "loadscope", "notebooks"],
+    ]
+    codes = [subprocess.call([sys.executable, "-m", "pytest", "-rs", *run], cwd=ROOT) for run in runs]
+    return next((code for code in codes if code), 0)
 
 
 def rel(path):

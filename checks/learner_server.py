@@ -105,10 +105,20 @@ class LearnerServer:
         }.get(stage, f"Your server failed to start{where}.")
         return CheckFailed(summary, received=error, server_output=self.output() if stage != "port" else None)
 
-    def wait_for_crash(self, seconds):
-        """True if serve_forever() died, or dies within ``seconds`` (its report may lag its effects)."""
+    def wait_for_crash(self, seconds, thread_errors_before=None):
+        """True if serve_forever() died, or dies within ``seconds`` (its report may lag its effects).
+
+        With ``thread_errors_before``, a thread error reported after that many ends the wait early:
+        the server is alive, and that error is what went wrong.
+        """
+        def news():
+            if self.crash is not None:
+                return True
+            return thread_errors_before is not None and len(self.thread_errors) > thread_errors_before
+
         with self._news:
-            return self._news.wait_for(lambda: self.crash is not None, seconds)
+            self._news.wait_for(news, seconds)
+            return self.crash is not None
 
     def wait_for_thread_error(self, since, seconds):
         """The index of a thread error reported after the first ``since`` ones, waiting up to ``seconds``."""

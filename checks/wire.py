@@ -291,10 +291,12 @@ def connect(server, timeout=ANSWER_TIMEOUT):
 def fetch(server, method, path, **kwargs):
     """``requests.request`` against the learner's server, or a ``CheckFailed`` saying why it failed."""
     url = f"http://127.0.0.1:{server.port}{path}"
+    errors_before = len(server.thread_errors)
     try:
         return requests.request(method, url, timeout=ANSWER_TIMEOUT, **kwargs)
     except requests.RequestException as problem:
-        crashed = crash_failure(server) if isinstance(problem, requests.ConnectionError) else None
+        connection_failed = isinstance(problem, requests.ConnectionError)
+        crashed = crash_failure(server, errors_before) if connection_failed else None
         if crashed:
             raise crashed from None
         raise CheckFailed(
@@ -307,9 +309,12 @@ def fetch(server, method, path, **kwargs):
         ) from None
 
 
-def crash_failure(server):
-    """If serve_forever() died (or dies within a moment), a ``CheckFailed`` saying so; else None."""
-    if not server.wait_for_crash(CRASH_REPORT_GRACE):
+def crash_failure(server, thread_errors_before=None):
+    """If serve_forever() died (or dies within a moment), a ``CheckFailed`` saying so; else None.
+
+    A thread error reported after ``thread_errors_before`` stops the wait: the server is still alive.
+    """
+    if not server.wait_for_crash(CRASH_REPORT_GRACE, thread_errors_before):
         return None
     return CheckFailed(
         "Your server stopped accepting connections.",
