@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from . import wire
 from .course import ROOT, all_steps
 from .learner_server import LearnerServer
 from .report import CheckFailed
@@ -43,6 +44,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "task(n): the starter's TODO this check grades")
     config.addinivalue_line("markers", "hint(text, docs): a hint and a docs anchor for a failing check")
     config.pluginmanager.register(Outcomes(config), "course-outcomes")
+    results_file = config.getoption("--results", default=None)
+    if results_file:  # long "Try it" requests are saved beside the results, not in the course's folder
+        wire.TRY_IT_DIR = Path(results_file).resolve().parent / "try-it"
 
 
 def step_of(path):

@@ -6,7 +6,9 @@ came back with h11, a strict HTTP/1.1 parser written by other people, so a
 response that a browser might forgive but the RFC does not is caught.
 """
 
+import hashlib
 import select
+import shlex
 import socket
 import time
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 import h11
 import requests
 
+from .course import RESULTS_DIR, ROOT
 from .report import CheckFailed, caret_diff, visible
 
 # Seconds to wait for a response from a server on this same machine.
@@ -28,6 +31,10 @@ CRASH_REPORT_GRACE = 1.0
 
 # The port `make serve` uses, shown in the commands a learner can paste.
 SERVE_PORT = 8080
+# A "Try it" piece longer than this (as printf text) is saved under TRY_IT_DIR and sent with cat,
+# so one failure still fits a screen.
+MAX_SHOWN_PIECE = 400
+TRY_IT_DIR = RESULTS_DIR / "try-it"
 
 
 def get_request(path="/", host="127.0.0.1"):
@@ -304,7 +311,7 @@ def fetch(server, method, path, **kwargs):
             received=f"{type(problem).__name__}: {problem}",
             stuck=server.where_stuck() if isinstance(problem, requests.Timeout) else [],
             server_output=server.output(),
-            reproduce=f"curl -v -X {method} http://127.0.0.1:{SERVE_PORT}{path}\n"
+            reproduce=f"{curl_command(method, path)}\n"
             f"(start your server first, in another terminal: make serve STEP={server.step_number or '<n>'})",
         ) from None
 
@@ -335,19 +342,42 @@ def explain_error(error):
 def reproduce(sent, step_number=None, cuts=()):
     """A command a learner can paste to send the same bytes to their own server.
 
-    With ``cuts`` (byte offsets), the same pieces, a second apart.
+    With ``cuts`` (byte offsets), the same pieces, a second apart. A piece too long to read in a
+    terminal is saved under results/try-it/ and sent from there with cat.
     """
     if not sent:
         return None
     server = f"(start your server first, in another terminal: make serve STEP={step_number or '<n>'})"
     if cuts:
         bounds = [0, *cuts, len(sent)]
-        pieces = "; sleep 1; ".join(f"printf '{printf_text(sent[start:end])}'" for start, end in zip(bounds, bounds[1:]))
+        pieces = "; sleep 1; ".join(piece_command(sent[start:end]) for start, end in zip(bounds, bounds[1:]))
         return f"({pieces}) | nc 127.0.0.1 {SERVE_PORT}\n{server}"
-    if sent.startswith(b"GET ") and sent.endswith(b"\r\n\r\n") and sent.count(b"\r\n") <= 3:
+    if sent.startswith(b"GET ") and sent.endswith(b"\r\n\r\n") and sent.count(b"\r\n") <= 3 \
+            and len(sent) <= MAX_SHOWN_PIECE:
         path = sent.split(b" ")[1].decode("ascii", "replace")
-        return f"curl -v http://127.0.0.1:{SERVE_PORT}{path}\n{server}"
-    return f"printf '{printf_text(sent)}' | nc 127.0.0.1 {SERVE_PORT}\n{server}"
+        return f"{curl_command('GET', path)}\n{server}"
+    return f"{piece_command(sent)} | nc 127.0.0.1 {SERVE_PORT}\n{server}"
+
+
+def curl_command(method, path):
+    """curl -v for ``path`` on the learner's own server, quoted for the shell (a query may hold &)."""
+    option = "" if method == "GET" else f"-X {method} "
+    return f"curl -v {option}{shlex.quote(f'http://127.0.0.1:{SERVE_PORT}{path}')}"
+
+
+def piece_command(data):
+    """A shell command that writes ``data``: printf when it is short, else cat of a saved copy."""
+    text = printf_text(data)
+    if len(text) <= MAX_SHOWN_PIECE:
+        return f"printf '{text}'"
+    saved = TRY_IT_DIR / f"{hashlib.sha256(data).hexdigest()[:16]}.bin"
+    try:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_bytes(data)
+    except OSError:
+        return f"printf '{text[:MAX_SHOWN_PIECE]}...'  # ({len(data)} bytes in all; results/ is not writable)"
+    shown = saved.relative_to(ROOT).as_posix() if saved.is_relative_to(ROOT) else str(saved)
+    return f"cat {shlex.quote(shown)}"
 
 
 def printf_text(data):

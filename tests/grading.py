@@ -1,6 +1,7 @@
 """Run ``python -m checks check`` in a child process, as a learner would, and read its results."""
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -9,6 +10,9 @@ from checks.course import ROOT
 
 # A whole step's checks finish in seconds; this bounds a harness bug, not speed.
 GRADE_TIMEOUT = 300
+# A learner reads the report in a terminal: it must stay readable whatever their code sent back.
+REPORT_LIMIT_BYTES = 64 * 1024
+RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass
@@ -32,3 +36,11 @@ def grade(step, which, tmp_path, learner_file=None, only=()):
     seconds = time.monotonic() - began
     document = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {"tests": []}
     return Outcome(finished.returncode, finished.stdout + finished.stderr, document["tests"], seconds)
+
+
+def assert_report_is_bounded(outcome, what):
+    """The report fits in 64 KB, and shows every byte escaped: a raw control byte can garble a terminal."""
+    size = len(outcome.output.encode("utf-8"))
+    assert size <= REPORT_LIMIT_BYTES, f"{what}: the report is {size} bytes, over {REPORT_LIMIT_BYTES}"
+    raw = sorted(set(RAW_CONTROL.findall(outcome.output)))
+    assert not raw, f"{what}: the report holds raw control characters {raw}"

@@ -14,7 +14,7 @@ import pytest
 from checks import mistakes, starters
 from checks.course import all_steps
 
-from .grading import grade
+from .grading import assert_report_is_bounded, grade
 
 STEPS = all_steps()
 MISTAKES = [(step, mistake) for step in STEPS for mistake in mistakes.load(step)]
@@ -61,6 +61,7 @@ def test_starter_fails_every_check(step, tmp_path):
     passing = [test["id"] for test in outcome.tests if test["status"] == "pass"]
     assert {function_of(test["id"]) for test in outcome.tests} == set(check_ids(step)), outcome.output
     assert not passing, f"{step.name}: these checks pass on the pristine starter, so they grade nothing: {passing}"
+    assert_report_is_bounded(outcome, f"{step.name} starter")
 
 
 def test_committed_starters_match_their_solutions():
@@ -99,6 +100,7 @@ def test_mistake_is_caught(step, mistake, tmp_path):
     statuses = {test["id"]: test["status"] for test in outcome.tests}
     missed = [name for name in mistake.caught_by if statuses.get(name) != "fail"]
     assert not missed, f"mistake {mistake.name!r} was not caught by {missed}:\n{outcome.output}"
+    assert_report_is_bounded(outcome, f"mistake {mistake.name!r}")
 
 
 TASKS = [(step, task) for step in STEPS for task in starters.step_tasks(step)]
@@ -114,3 +116,4 @@ def test_checks_of_a_todo_fail_while_only_that_todo_is_left(step, task, tmp_path
     assert labelled, f"no check is labelled TODO {task}"
     passing = [test["id"] for test in labelled if test["status"] == "pass"]
     assert not passing, f"these checks pass although TODO {task} is not done: {passing}"
+    assert_report_is_bounded(outcome, f"{step.name} with only TODO {task} left")
