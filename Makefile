@@ -2,7 +2,10 @@
 # which also works without make (Windows: `py -m checks 1`).
 # The first target that needs packages creates .venv and installs them itself.
 
-PYTHON ?= python3
+# The first Python 3.11+ on the PATH: python3 when it is new enough, else a newer one by name.
+# (None found: python3, whose own check then says which version is needed.)
+PYTHON ?= $(firstword $(foreach candidate,python3 python3.14 python3.13 python3.12 python3.11,\
+    $(shell $(candidate) -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && echo $(candidate))) python3)
 STEP ?= 1
 PORT ?= 8080
 export COURSE_VIA_MAKE = 1

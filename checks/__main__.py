@@ -22,7 +22,27 @@ The first command that needs pytest creates ``.venv`` and installs into it.
 
 import sys
 
-from . import bootstrap
+OLDEST_PYTHON = (3, 11)
+
+
+def too_old(version=sys.version_info, executable=sys.executable):
+    """A plain message when this Python cannot run the course, else None. Written for any Python 3."""
+    if tuple(version[:2]) >= OLDEST_PYTHON:
+        return None
+    found = ".".join(str(part) for part in version[:3])
+    return (
+        f"This course needs Python 3.11 or newer, and {executable} is Python {found}.\n"
+        "Install a newer Python (python.org, or your system's packages: python3.12, say), then run the "
+        "command again.\nmake finds python3.13, python3.12 or python3.11 by itself once one is installed; "
+        "without make, start the command with that name instead of python3.\n"
+        "More help: docs/troubleshooting.md#python-is-too-old-or-not-found"
+    )
+
+
+if too_old():
+    sys.exit(too_old())
+
+from . import bootstrap  # noqa: E402  (after the version check: it needs tomllib, new in 3.11)
 
 
 def main(argv):

@@ -1,6 +1,7 @@
 """What each ``python -m checks`` command does (``__main__`` parses, this acts)."""
 
 import argparse
+import errno
 import importlib.util
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -125,29 +127,31 @@ def do_setup(args):
 
 
 def do_progress(args):
-    """One line per step: how many checks pass. Runs each step's checks quietly."""
-    rows = []
-    for step in all_steps():
-        with tempfile.TemporaryDirectory() as folder:
-            results = Path(folder) / "results.json"
-            subprocess.run(
-                [sys.executable, "-m", "checks", "check", str(step.number), "--results", str(results)],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            try:
-                tests = json.loads(results.read_text(encoding="utf-8"))["tests"]
-            except (OSError, ValueError, KeyError):
-                tests = None
-        if tests is None:
-            rows.append((step.title, "could not run", ""))
-            continue
-        passing = sum(test["status"] == "pass" for test in tests)
-        rows.append((step.title, f"{passing}/{len(tests)}", "done" if passing == len(tests) else ""))
-    width = max(len(row[0]) for row in rows) if rows else 0
-    print(f"{'Step':<{width}}  Checks passing")
-    for title, score, done in rows:
-        print(f"{title:<{width}}  {score:<7} {done}".rstrip())
+    """One line per step: how many checks pass. Grades steps side by side, printing each line in order."""
+    steps = all_steps()
+    width = max(len(step.title) for step in steps) if steps else 0
+    print(f"{'Step':<{width}}  Checks passing", flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(steps), os.cpu_count() or 1))) as pool:
+        for step, score in zip(steps, pool.map(step_score, steps)):  # map yields in step order
+            print(f"{step.title:<{width}}  {score}".rstrip(), flush=True)
     return 0
+
+
+def step_score(step):
+    """"passing/total" for a step (with "done" when all pass), graded in a child process; or why not."""
+    with tempfile.TemporaryDirectory() as folder:
+        results = Path(folder) / "results.json"
+        subprocess.run(
+            [sys.executable, "-m", "checks", "check", str(step.number), "--results", str(results)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            tests = json.loads(results.read_text(encoding="utf-8"))["tests"]
+        except (OSError, ValueError, KeyError):
+            return "could not run"
+    passing = sum(test["status"] == "pass" for test in tests)
+    score = f"{passing}/{len(tests)}"
+    return f"{score:<7} done" if passing == len(tests) else score
 
 
 def hint_levels(step):
@@ -288,8 +292,13 @@ def do_serve(args):
         print(f"Your server can't run yet: {todo}", file=sys.stderr)
         return 1
     except OSError as problem:
+        if problem.errno != errno.EADDRINUSE:
+            print(f"Your server stopped with an error: {problem.strerror or problem}.", file=sys.stderr)
+            return 1
         print(f"Could not listen on {args.host}:{args.port}: {problem.strerror or problem}. "
-              f"Is another server using that port? Try PORT={args.port + 1}.", file=sys.stderr)
+              f"Is another server using that port? Try PORT={args.port + 1}. If none is running, your own "
+              "server may be refused by its last connections: set SO_REUSEADDR before bind() "
+              "(docs/troubleshooting.md#port-already-in-use).", file=sys.stderr)
         return 1
     return 0
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +32,26 @@ def command(step_number, action="check"):
         return {"check": f"make check STEP={step_number}", "hint": f"make hint STEP={step_number}"}[action]
     prefix = "python -m checks"
     return {"check": f"{prefix} {step_number}", "hint": f"{prefix} hint {step_number}"}[action]
+
+
+TODO_LINE = re.compile(r"#\s*TODO (\d+)\b")
+
+
+def where_to_start(step):
+    """Where a step's first TODO is, in the learner's own files (its first file if none is left)."""
+    found = []
+    for solution in step.solution_files:
+        learner_file = step.folder / solution.name
+        try:
+            lines = learner_file.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        found += [(int(match[1]), relative(learner_file), number)
+                  for number, line in enumerate(lines, 1) if (match := TODO_LINE.search(line))]
+    if not found:
+        return f"Open {relative(step.folder)}/"
+    task, path, line = min(found)
+    return f"Start at TODO {task} in {path}, line {line}"
 
 
 def grade(step, learner_file, results_file=None, label=None, only=None):
@@ -90,7 +111,7 @@ def summarise(step, document, learner_file, results_file):
                 print(f"  diff -u {relative(step.folder / solution.name)} {relative(solution)}")
         later = next_step(step)
         if later:
-            print(f"Next: {later.title}. Open {relative(later.main_file)} and run {command(later.number)}.")
+            print(f"Next: {later.title}. {where_to_start(later)}, and run {command(later.number)}.")
         elif step.number < FINAL_STEP:
             print(f"Step {step.number + 1} is not in the course yet: check back soon.")
         else:

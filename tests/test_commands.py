@@ -69,7 +69,7 @@ def test_skip_drops_in_the_solution_without_markers_and_it_passes(course):
     graded = run(course, "check", "1")
     assert graded.returncode == 0, graded.stdout
     assert re.search(r"\b(\d+)/\1 checks passing", graded.stdout), graded.stdout
-    assert "Step 2 is not in the course yet" in graded.stdout or "Next: Step 2" in graded.stdout
+    assert "Next: Step 2 — parser. Start at TODO 1 in steps/2-parser/request.py, line " in graded.stdout
 
 
 def test_check_on_the_starter_fails_and_writes_results(course):
@@ -158,3 +158,26 @@ def test_an_unknown_notebook_gets_a_plain_message():
     assert find_notebook("lab").name == "6-lab.ipynb"
     with pytest.raises(UnknownStep, match="There is no notebook '9'. Choose one of 1-socket, .*6-lab"):
         find_notebook("9")
+
+
+def test_an_old_python_gets_a_plain_message():
+    from checks.__main__ import too_old
+
+    message = too_old((3, 10, 12), "/usr/bin/python3")
+    assert message.startswith("This course needs Python 3.11 or newer, and /usr/bin/python3 is Python 3.10.12.")
+    assert "Traceback" not in message and "troubleshooting.md#python-is-too-old-or-not-found" in message
+    assert too_old((3, 11, 0), "python3") is None and too_old((3, 13, 1), "python3") is None
+
+
+@pytest.mark.skipif(os.name == "nt" or not shutil.which("make"), reason="make and POSIX shell scripts")
+def test_make_picks_a_new_enough_python_by_itself(tmp_path):
+    """python3 is 3.10 (Ubuntu 22.04), python3.12 is installed beside it: make uses python3.12."""
+    for name, version_ok in [("python3", False), ("python3.14", False), ("python3.13", False), ("python3.12", True)]:
+        fake = tmp_path / name
+        fake.write_text(f"#!/bin/sh\nexit {0 if version_ok else 1}\n")
+        fake.chmod(0o755)
+    environment = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    environment.pop("PYTHON", None)
+    dry_run = subprocess.run(["make", "-n", "check", "STEP=2"], cwd=ROOT, capture_output=True, text=True,
+                             env=environment, timeout=60)
+    assert dry_run.stdout.strip() == "python3.12 -m checks check 2", dry_run.stdout + dry_run.stderr
