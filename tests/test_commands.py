@@ -9,6 +9,7 @@ import re
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -181,3 +182,15 @@ def test_make_picks_a_new_enough_python_by_itself(tmp_path):
     dry_run = subprocess.run(["make", "-n", "check", "STEP=2"], cwd=ROOT, capture_output=True, text=True,
                              env=environment, timeout=60)
     assert dry_run.stdout.strip() == "python3.12 -m checks check 2", dry_run.stdout + dry_run.stderr
+
+
+def test_serve_on_a_busy_port_says_what_may_hold_it(course):
+    run(course, "skip", "1")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        finished = run(course, "serve", "1", "--port", str(port))
+    assert finished.returncode == 1 and "Traceback" not in finished.stderr
+    assert f"Could not listen on 127.0.0.1:{port}" in finished.stderr
+    assert "Is another server using that port?" in finished.stderr and "SO_REUSEADDR" in finished.stderr
