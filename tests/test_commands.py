@@ -178,9 +178,10 @@ def test_make_picks_a_new_enough_python_by_itself(tmp_path):
         fake.write_text(f"#!/bin/sh\nexit {0 if version_ok else 1}\n")
         fake.chmod(0o755)
     environment = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
-    environment.pop("PYTHON", None)
-    dry_run = subprocess.run(["make", "-n", "check", "STEP=2"], cwd=ROOT, capture_output=True, text=True,
-                             env=environment, timeout=60)
+    for inherited in ("PYTHON", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # as when `make test` runs this test
+        environment.pop(inherited, None)
+    dry_run = subprocess.run(["make", "--no-print-directory", "-n", "check", "STEP=2"], cwd=ROOT,
+                             capture_output=True, text=True, env=environment, timeout=60)
     assert dry_run.stdout.strip() == "python3.12 -m checks check 2", dry_run.stdout + dry_run.stderr
 
 
