@@ -12,6 +12,7 @@ The modules, in the order a check uses them:
 * ``plugin``        the pytest plugin: fixtures, per-check output, results.json;
 * ``runner``        runs one step's suite and prints the summary;
 * ``bootstrap``     creates ``.venv`` and installs what is needed, on first use.
+* ``docs_hints``    (an MkDocs hook) renders each step's hints.md into its docs page.
 
 Only ``bootstrap``, ``course``, ``starters`` and ``__main__`` may import at
 module level nothing beyond the standard library: they run before ``.venv`` exists.

@@ -118,3 +118,17 @@ def test_the_mutation_table_matches_the_steps():
         assert int(made) == len(mutants.step_mutants(step)), f"step {number}: the solution changed; run make mutants"
         assert int(caught) + int(equivalent) <= int(made)
         assert float(score) == round(100 * int(caught) / (int(made) - int(equivalent)), 1), f"step {number}: score"
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_step_page_shows_the_hints_make_hint_prints(site, step):
+    """The page's Hints section is rendered from hints.md (checks/docs_hints.py), word for word."""
+    from checks.commands import hint_levels
+
+    html = page_html(site, step.docs_page)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", unescape(html)))
+    levels = hint_levels(step)
+    assert levels, f"{step.hints_file} has no hints"
+    missing = [level.splitlines()[0] for level in levels if level.splitlines()[0] not in text]
+    assert not missing, f"{step.docs_page} does not show these hints of hints.md: {missing}"
+    assert "hints.md -->" not in html, "the hook did not replace the marker"
