@@ -18,7 +18,7 @@ LAB_IMPL = $(if $(filter solution,$(IMPL)),--solution,$(if $(IMPL),--file "$(IMP
 MUTANTS_STEP = $(if $(filter file,$(origin STEP)),all,$(STEP))
 MUTANTS_OPTIONS = $(if $(TODO),--todo $(TODO)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(JOBS),--jobs $(JOBS))
 
-.PHONY: help check test progress hint reset skip serve watch notebook report bench attack docs notebooks starters setup mutants
+.PHONY: help check test progress hint reset skip restore serve watch notebook report bench attack docs notebooks starters setup mutants
 
 help: ## list the targets
 	@echo "Build Your Own HTTP Server — make targets (STEP=1..5):"
@@ -33,14 +33,17 @@ test: ## (maintainers) the course's own tests: grading contract, notebooks, docs
 progress: ## a table of passing checks for every step
 	@$(PYTHON) -m checks progress
 
-hint: ## the next hint for a step (ALL=1 for all of them)
-	@$(PYTHON) -m checks hint $(STEP) $(if $(ALL),--all)
+hint: ## the next hint for a step (ALL=1 for all of them, LEVEL=n for one)
+	@$(PYTHON) -m checks hint $(STEP) $(if $(ALL),--all) $(if $(LEVEL),--level $(LEVEL))
 
 reset: ## back up your file, then restore the step's pristine starter
 	@$(PYTHON) -m checks reset $(STEP)
 
 skip: ## back up your file, then drop in the reference solution
 	@$(PYTHON) -m checks skip $(STEP)
+
+restore: ## bring back your newest backup (undoes reset or skip; run again to undo that)
+	@$(PYTHON) -m checks restore $(STEP)
 
 serve: ## run your server on 127.0.0.1:8080 (PORT=9000 to change)
 	@$(PYTHON) -m checks serve $(STEP) --port $(PORT)

@@ -40,7 +40,8 @@ def run(argv):
     hint.add_argument("--all", action="store_true", help="show every hint at once")
     hint.add_argument("--level", type=int, help="show this hint level")
 
-    for name, text in (("reset", "restore the pristine starter"), ("skip", "drop in the reference solution")):
+    for name, text in (("reset", "restore the pristine starter"), ("skip", "drop in the reference solution"),
+                       ("restore", "bring back the newest backup (undoes reset or skip)")):
         sub = commands.add_parser(name, help=f"back up your file, then {text}")
         sub.add_argument("step")
 
@@ -185,6 +186,8 @@ def do_hint(args):
         print(f"── {step.title} · {title.strip()} ({level} of {len(levels)}) ──\n{body.strip()}\n")
     if not args.all and max(chosen) < len(levels):
         print("Run the same command again for the next, more specific hint (ALL=1 or --all for every hint).")
+    if not args.all and max(chosen) > 1:
+        print(f"To read an earlier one again: LEVEL=1 (or --level 1), up to {len(levels)}.")
     return 0
 
 
@@ -227,6 +230,30 @@ def do_skip(args):
     )
     print(f"Read it, run it (make serve STEP={step.number}), then move on to the next step.")
     return done
+
+
+def do_restore(args):
+    """Put back the newest backup of each of the step's files, after backing up what is there now."""
+    step = find_step(args.step)
+    restored = 0
+    for learner_file in step.learner_files:
+        folder = BACKUPS_DIR / learner_file.parent.name
+        saved = sorted(folder.glob(f"{learner_file.stem}-*{learner_file.suffix}")) if folder.is_dir() else []
+        if not saved:
+            continue
+        newest = saved[-1]  # the names sort by their date and time
+        if learner_file.exists() and learner_file.read_bytes() == newest.read_bytes():
+            print(f"{rel(learner_file)} is already the same as {rel(newest)}; nothing to do.")
+            continue
+        current = backup(learner_file)
+        shutil.copy2(newest, learner_file)
+        if current:
+            print(f"Saved what was there to {rel(current)}")
+        print(f"{rel(learner_file)} is back to {rel(newest)}.")
+        restored += 1
+    if not restored and not any((BACKUPS_DIR / step.folder.name).glob("*")):
+        print(f"There is no backup for {step.title} in {rel(BACKUPS_DIR)}/ yet: make reset and make skip make them.")
+    return 0
 
 
 def lab_target(args):

@@ -195,3 +195,27 @@ def test_serve_on_a_busy_port_says_what_may_hold_it(course):
     assert finished.returncode == 1 and "Traceback" not in finished.stderr
     assert f"Could not listen on 127.0.0.1:{port}" in finished.stderr
     assert "Is another server using that port?" in finished.stderr and "SO_REUSEADDR" in finished.stderr
+
+
+def test_restore_brings_back_the_newest_backup_and_can_be_undone(course):
+    work = learner_file(course).read_text(encoding="utf-8") + "# my work in progress\n"
+    learner_file(course).write_text(work, encoding="utf-8")
+    run(course, "skip", "1")
+    solution = learner_file(course).read_text(encoding="utf-8")
+
+    restored = run(course, "restore", "1")
+
+    assert restored.returncode == 0, restored.stderr
+    assert learner_file(course).read_text(encoding="utf-8") == work
+    assert "steps/1-socket/server.py is back to .backups/1-socket/server-" in restored.stdout
+    again = run(course, "restore", "1")  # the solution was saved first, so this undoes the restore
+    assert again.returncode == 0 and learner_file(course).read_text(encoding="utf-8") == solution
+
+
+def test_hint_can_show_an_earlier_level_again(course):
+    run(course, "hint", "1"), run(course, "hint", "1")
+    earlier = run(course, "hint", "1", "--level", "1")
+
+    assert earlier.returncode == 0 and "(1 of 4)" in earlier.stdout
+    assert "To read an earlier one again" not in earlier.stdout
+    assert "To read an earlier one again: LEVEL=1" in run(course, "hint", "1").stdout
