@@ -131,7 +131,7 @@ def run(step, learner_file, label, seconds=3.0, rounds=3, levels=LEVELS, burst=5
             )
         stdlib = StdlibServer(status, content_type, body)
         try:
-            say(heading(step, learner_file, path, status, body, generator, seconds, rounds))
+            say(heading(step, learner_file, path, status, body, generator, seconds, rounds, label))
             servers = {"yours": yours.port, "stdlib": stdlib.port}
             results = {"levels": []}
             for connections in levels:
@@ -143,12 +143,12 @@ def run(step, learner_file, label, seconds=3.0, rounds=3, levels=LEVELS, burst=5
                 level = {"connections": connections, **{name: summarise(runs[name]) for name in runs}}
                 level["ratio"] = ratio(level["yours"]["requests_per_second"], level["stdlib"]["requests_per_second"])
                 results["levels"].append(level)
-                say(table_rows(level))
+                say(table_rows(level, label))
             if burst:
                 results["burst"] = {
                     name: load.run_burst(port, path, burst, limit=max(5.0, seconds)) for name, port in servers.items()
                 }
-                say(burst_lines(results["burst"]))
+                say(burst_lines(results["burst"], label))
         finally:
             stdlib.close()
     finally:
@@ -187,26 +187,37 @@ def describe_run(step, learner_file, label, path, status, body, generator, secon
     }
 
 
-def heading(step, learner_file, path, status, body, generator, seconds, rounds):
+def shown_names(label):
+    """How the table names the two servers: the measured one as it was chosen (IMPL=solution: reference)."""
+    return {"yours": {"solution": "reference"}.get(label, "yours"), "stdlib": "stdlib"}
+
+
+def name_width(label):
+    return max(7, *(len(name) for name in shown_names(label).values()))
+
+
+def heading(step, learner_file, path, status, body, generator, seconds, rounds, label="yours"):
     tool = "wrk" if generator == "wrk" else "the bundled load generator (install wrk for a faster one)"
     return (
         f"Step {step.number}: {shown_path(learner_file)} against Python's http.server.ThreadingHTTPServer\n"
         f"Both answer GET {path} with {status} and the same {len(body):,} bytes; Connection: close.\n"
         f"Load: {tool}; {rounds} round{'s' if rounds != 1 else ''} of {seconds:g} s per server and level, "
         f"taking turns. {os.cpu_count()} CPUs, Python {platform.python_version()}.\n\n"
-        f"{'conns':>5}  {'server':<7} {'requests/s':>10} {'(lowest–highest)':<18} {'p50':>9} {'p99':>9} "
+        f"{'conns':>5}  {'server':<{name_width(label)}} {'requests/s':>10} {'(lowest–highest)':<18} {'p50':>9} {'p99':>9} "
         f"{'errors':>7}  {'vs stdlib':>9}"
     )
 
 
-def table_rows(level):
+def table_rows(level, label="yours"):
+    names, width = shown_names(label), name_width(label)
     lines = []
     for name in ("yours", "stdlib"):
         figures = level[name]
         shown_ratio = f"{level['ratio']:.2f}×" if name == "yours" and level["ratio"] else ""
         spread = f"({figures['lowest']:,.0f}–{figures['highest']:,.0f})"
         lines.append(
-            f"{level['connections'] if name == 'yours' else '':>5}  {name:<7} {figures['requests_per_second']:>10,.0f} "
+            f"{level['connections'] if name == 'yours' else '':>5}  {names[name]:<{width}} "
+            f"{figures['requests_per_second']:>10,.0f} "
             f"{spread:<18} {milliseconds(figures['p50_ms']):>9} {milliseconds(figures['p99_ms']):>9} "
             f"{figures['errors']:>7}  {shown_ratio:>9}"
         )
@@ -219,12 +230,13 @@ def milliseconds(value):
     return f"{value:.1f} ms" if value < 100 else f"{value:,.0f} ms"
 
 
-def burst_lines(burst):
+def burst_lines(burst, label="yours"):
+    names, width = shown_names(label), name_width(label)
     lines = ["", f"Burst: {next(iter(burst.values()))['connections']} clients connect at the same moment"]
     for name, figures in burst.items():
         failed = sum(figures["errors"].values())
         lines.append(
-            f"  {name:<7} {figures['answered']} answered, slowest after {milliseconds(figures['slowest_ms'])}"
+            f"  {names.get(name, name):<{width}} {figures['answered']} answered, slowest after {milliseconds(figures['slowest_ms'])}"
             + (f"; {failed} failed ({', '.join(f'{k}: {v}' for k, v in figures['errors'].items())})" if failed else "")
         )
     return "\n".join(lines)

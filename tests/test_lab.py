@@ -7,6 +7,7 @@ server fails the probe written for it.
 """
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -58,6 +59,7 @@ def test_bench_measures_both_servers_with_the_bundled_generator(tmp_path):
     bars = [rect for rect in chart.iter("{http://www.w3.org/2000/svg}rect") if rect.find("{*}title") is not None]
     assert len(bars) == 2 * 2 * 2, "two panels, two levels, two servers"
     assert "ThreadingHTTPServer" in output and "Burst: 20 clients" in output
+    assert re.search(r"^ +1  reference ", output, re.M) and " yours " not in output, "IMPL=solution is the reference"
 
 
 @pytest.mark.skipif(load.wrk_path() is None, reason="wrk is not installed (.ci/run installs Debian's wrk)")
