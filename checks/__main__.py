@@ -33,7 +33,7 @@ def too_old(version=sys.version_info, executable=sys.executable):
     return (
         f"This course needs Python 3.11 or newer, and {executable} is Python {found}.\n"
         "Install a newer Python (python.org, or your system's packages: python3.12, say), then run the "
-        "command again.\nmake finds python3.13, python3.12 or python3.11 by itself once one is installed; "
+        "command again.\nmake finds python3.14, python3.13, python3.12 or python3.11 by itself once one is installed; "
         "without make, start the command with that name instead of python3.\n"
         "More help: docs/troubleshooting.md#python-is-too-old-or-not-found"
     )

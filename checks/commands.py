@@ -139,7 +139,7 @@ def do_progress(args):
 
 
 def step_score(step):
-    """"passing/total" for a step (with "done" when all pass), graded in a child process; or why not."""
+    """A step's score, "3/16" ("16/16 done" when all pass), graded in a child process; or why it is missing."""
     with tempfile.TemporaryDirectory() as folder:
         results = Path(folder) / "results.json"
         subprocess.run(

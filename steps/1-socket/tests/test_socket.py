@@ -781,6 +781,7 @@ def test_connected_client_does_not_keep_the_program_running(server):
             raise CheckFailed(
                 "After shutdown(), a thread serving a client that is still connected would keep "
                 "your program running.",
+                sent="a connection that sends nothing, still open when shutdown() is called",
                 expected="the client threads started with daemon=True",
                 received=f"threads that are not daemon threads: {', '.join(lingering)}",
                 meaning="When serve_forever() returns, python server.py ends only once every "
@@ -892,6 +893,12 @@ def test_silent_client_is_disconnected(start_server):
 def test_port_zero_and_shutdown(server):
     """The server binds 127.0.0.1 on port 0 with SO_REUSEADDR, reports the real port, and shuts down from another thread"""
     bound_host = server.listening.get("bound_host")
+    if bound_host is None:
+        raise CheckFailed(
+            "start() did not keep its listening socket in self.socket, so nobody can tell what it is bound to.",
+            expected="self.socket = listener, the socket that bind() and listen() were called on",
+            received="self.socket is missing, or is not a socket",
+        )
     if bound_host != "127.0.0.1":
         raise CheckFailed(
             f"start() was given the host 127.0.0.1, but the listening socket is bound to {bound_host}.",
