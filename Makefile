@@ -18,7 +18,7 @@ LAB_IMPL = $(if $(filter solution,$(IMPL)),--solution,$(if $(IMPL),--file "$(IMP
 MUTANTS_STEP = $(if $(filter file,$(origin STEP)),all,$(STEP))
 MUTANTS_OPTIONS = $(if $(TODO),--todo $(TODO)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(JOBS),--jobs $(JOBS))
 
-.PHONY: help check test progress hint reset skip restore serve watch notebook report bench attack docs notebooks starters setup mutants
+.PHONY: help check test progress hint reset skip restore serve replay watch notebook report bench attack docs notebooks starters setup mutants
 
 help: ## list the targets
 	@echo "Build Your Own HTTP Server — make targets (STEP=1..5):"
@@ -47,6 +47,9 @@ restore: ## bring back your newest backup (undoes reset or skip; run again to un
 
 serve: ## run your server on 127.0.0.1:8080 (PORT=9000 to change)
 	@$(PYTHON) -m checks serve $(STEP) --port $(PORT)
+
+replay: ## run one check again, showing every byte: make replay STEP=2 CHECK=3 (a number from the report)
+	@$(PYTHON) -m checks replay $(STEP) "$(CHECK)"
 
 watch: ## grade again every time you save
 	@$(PYTHON) -m checks watch $(STEP)

@@ -50,6 +50,12 @@ def run(argv):
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
 
+    replay = commands.add_parser("replay", help="run one check again and show every byte it sent and received")
+    replay.add_argument("step")
+    replay.add_argument("check", help="the number of a failure in the last report, or part of a check's name")
+    replay.add_argument("--file", help="replay against this file instead of the step's learner file")
+    replay.add_argument("--results", help="the results.json of the report the number refers to")
+
     watch = commands.add_parser("watch", help="grade again after every save")
     watch.add_argument("step")
 
@@ -120,6 +126,13 @@ def do_check(args):
         print(f"There is no file {learner_file}. `python -m checks reset {step.number}` restores the starter.")
         return 2
     return grade(step, learner_file, args.results, only=args.only)
+
+
+def do_replay(args):
+    from .runner import replay
+
+    step = find_step(args.step)
+    return replay(step, Path(args.file).resolve() if args.file else step.main_file, args.check, args.results)
 
 
 def do_setup(args):
@@ -302,6 +315,13 @@ def do_attack(args):
     except attack.AttackError as problem:
         print(problem, file=sys.stderr)
         return 1
+    from .runner import FINAL_STEP
+
+    if label == "yours" and step.number == FINAL_STEP and not args.only:
+        # Step 5 ships its own copies of the earlier steps' code: try the learner's own step 1, 2 and 4 too.
+        earlier = [other for other in all_steps() if other.number < step.number]
+        by_step = attack.run_at_owning_steps(earlier, quick=args.quick, out_dir=args.out)
+        print(attack.defence_summary(verdicts, by_step))
     return 0 if all(verdict.passed is not False for verdict in verdicts) else 1
 
 

@@ -97,13 +97,18 @@ class LearnerServer:
                 f"Your server could not start: a TODO is not done yet{where}.",
                 received=todo,
                 meaning="The starter's TODOs raise NotImplementedError until you replace them with code.",
+                todo=todo_number(todo),
             )
         summary = {
             "import": f"Your file could not be imported{where}.",
             "start": f"Your server's start() raised an error{where}.",
             "port": "Your server is not listening on the port it reports.",
         }.get(stage, f"Your server failed to start{where}.")
-        return CheckFailed(summary, received=error, server_output=self.output() if stage != "port" else None)
+        if stage == "port":  # the port start() reported: start() is where to look
+            start = (self.learner_file, function_line(self.learner_file, "start"))
+            return CheckFailed(summary, received=error, raised_at=[start])
+        raised_at = [(event["file"], event["line"])] if event.get("line") else []
+        return CheckFailed(summary, received=error, server_output=self.output(), raised_at=raised_at)
 
     def wait_for_crash(self, seconds, thread_errors_before=None):
         """True if serve_forever() died, or dies within ``seconds`` (its report may lag its effects).
@@ -282,6 +287,18 @@ def learner_frames(dump, learner_file):
             frames.append(StuckFrame(thread, learner_file.name, number, frame["function"], code))
             found = True  # most recent call first: the first one is the innermost
     return frames
+
+
+def function_line(path, name):
+    """The line of ``def name(`` in the file at ``path`` (0 if there is none)."""
+    found = re.search(rf"^[ \t]*def {name}\(", Path(path).read_text(encoding="utf-8"), re.M)
+    return found.string.count("\n", 0, found.start()) + 1 if found else 0
+
+
+def todo_number(text):
+    """n from the text of a starter's ``NotImplementedError("TODO n: ...")``, or None."""
+    found = re.search(r"\bTODO (\d+)\b", text)
+    return int(found[1]) if found else None
 
 
 def shown_path(path):

@@ -9,7 +9,8 @@ Fixtures a step's tests use:
 
 Markers a graded test carries:
 
-* ``@pytest.mark.task(3)``                 the starter's TODO this check grades;
+* ``@pytest.mark.task(3, needs=(1, 2))``   the starter's TODO this check grades, and the other
+                                           TODOs it relies on (its failure may follow from theirs);
 * ``@pytest.mark.hint("...", docs="#x")``  a hint and the docs section to read.
 
 The first line of a test's docstring is its name in plain words. With
@@ -26,11 +27,13 @@ from pathlib import Path
 
 import pytest
 
-from . import wire
+from . import attribution, starters, wire
 from .course import ROOT, all_steps
 from .learner_server import LearnerServer
+from .replay import Transcript
 from .report import CheckFailed
 from .unit import learner_module  # noqa: F401  (a fixture for steps' unit checks)
+from .unit import learner_places
 
 
 def pytest_addoption(parser):
@@ -38,15 +41,20 @@ def pytest_addoption(parser):
     group.addoption("--learner-file", help="grade this file instead of the step's learner file")
     group.addoption("--results", help="write the outcome here, as Exercism results.json v3")
     group.addoption("--learner-report", action="store_true", help="print checks the way learners read them")
+    group.addoption("--replay", action="store_true", help="write out every connection the checks make")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "task(n): the starter's TODO this check grades")
+    config.addinivalue_line("markers", "task(n, needs=()): the TODO this check grades, and the others it relies on")
     config.addinivalue_line("markers", "hint(text, docs): a hint and a docs anchor for a failing check")
     config.pluginmanager.register(Outcomes(config), "course-outcomes")
     results_file = config.getoption("--results", default=None)
     if results_file:  # long "Try it" requests are saved beside the results, not in the course's folder
         wire.TRY_IT_DIR = Path(results_file).resolve().parent / "try-it"
+    if config.getoption("--replay", default=False):
+        transcript = Transcript()
+        transcript.__enter__()
+        config.add_cleanup(transcript.__exit__)
 
 
 def step_of(path):
@@ -98,6 +106,7 @@ class Outcomes:
         self.collection_errors = []
         self.learner_mode = config.getoption("--learner-report")
         self.out = sys.stdout
+        self.todo_maps = {}
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -114,24 +123,38 @@ class Outcomes:
     def _record(self, item, report, call):
         name = check_name(item)
         task = item.get_closest_marker("task")
+        tagged = task.args[0] if task else None
         entry = {
             "id": item.name,
+            "nodeid": item.nodeid,
             "name": name,
             "status": "pass" if report.passed else "fail",
             "message": None,
             "test_code": test_code(item),
-            "task_id": task.args[0] if task else None,
+            "task_id": tagged,
+            "todo": tagged,  # the TODO a failure is blamed on (see attribution.py)
+            "needs": sorted(task.kwargs.get("needs", ())) if task else [],
         }
         if call is not None and call.excinfo is not None:
-            error = call.excinfo.value
+            error = underlying_failure(call.excinfo.value)
             if not isinstance(error, AssertionError):
                 entry["status"] = "error"
-            entry["message"] = failure_text(item, error, call.excinfo)
+            entry["todo"] = self.blame(item, error, tagged)
+            entry["message"] = failure_text(item, error, entry["todo"])
         self.results.append(entry)
         if self.learner_mode:
             mark = "✓" if entry["status"] == "pass" else "✗"
             self.out.write(f"  {symbol(mark)} {name}\n")
             self.out.flush()
+
+    def blame(self, item, error, tagged):
+        step = step_of(item.path)
+        if step is None:
+            return tagged
+        if step.name not in self.todo_maps:
+            self.todo_maps[step.name] = attribution.TodoMap.of(step)
+        learner_file = self.config.getoption("--learner-file") or step.main_file
+        return attribution.blame(error, tagged, self.todo_maps[step.name], Path(learner_file).parent)
 
     def pytest_sessionfinish(self, session):
         results_file = self.config.getoption("--results")
@@ -154,17 +177,39 @@ def test_code(item):
         return None
 
 
-def failure_text(item, error, excinfo):
-    """A failed check as a learner reads it: facts, then the hint and where to read more."""
+def underlying_failure(error):
+    """The check's own failure inside Hypothesis's wrapper for a failure it could not repeat."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = next((inner for inner in error.exceptions if isinstance(inner, CheckFailed)), error.exceptions[0])
+    return error
+
+
+def failure_text(item, error, todo=None):
+    """A failed check as a learner reads it: facts, then the hint and where to read more.
+
+    When the failure is blamed on another TODO than the one the check grades, the
+    advice is that TODO's: what it asks for, and its section of the docs.
+    """
     if isinstance(error, CheckFailed):
         text = str(error)
     elif isinstance(error, AssertionError):
         text = str(error) or "A check failed without saying why (that is a bug in the course: please report it)."
+    elif learner_places(error):
+        where = learner_places(error)[0]
+        text = (f"Your code raised {type(error).__name__} ({Path(where[0]).name}, line {where[1]}) while the "
+                f"check ran it:\n  {type(error).__name__}: {error}")
     else:
-        text = "The check itself hit an error:\n" + "".join(excinfo.exconly()).strip()
+        text = "The check itself hit an error:\n" + f"{type(error).__name__}: {error}".strip()
+    task = item.get_closest_marker("task")
     hint = item.get_closest_marker("hint")
     step = step_of(item.path)
     lines = [text]
+    if step and task and todo is not None and todo != task.args[0]:
+        anchor, what = starters.step_tasks(step).get(todo, (None, None))
+        if what:
+            lines.append(f"  {'Hint:':<11}TODO {todo} asks you to {what}.")
+            lines.append(f"  {'Read:':<11}{step.docs_page}#{anchor}")
+            return "\n".join(lines)
     if hint:
         lines.append(f"  {'Hint:':<11}{hint.args[0]}")
         anchor = hint.kwargs.get("docs")

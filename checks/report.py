@@ -26,7 +26,7 @@ class CheckFailed(AssertionError):
     """A failed check, carrying everything a learner needs to see why."""
 
     def __init__(self, summary, *, sent=None, expected=None, received=None, stuck=None,
-                 meaning=None, server_output=None, reproduce=None, detail=None):
+                 meaning=None, server_output=None, reproduce=None, detail=None, todo=None, raised_at=()):
         super().__init__(summary)
         self.summary = summary
         self.sent = sent
@@ -37,6 +37,10 @@ class CheckFailed(AssertionError):
         self.server_output = server_output
         self.reproduce = reproduce
         self.detail = detail
+        # Where the failure comes from, when the check knows better than its task marker:
+        # ``todo``, the TODO it points at; ``raised_at``, (file, line) of the learner's frames, innermost first.
+        self.todo = todo
+        self.raised_at = tuple(raised_at)
 
     def __str__(self):
         lines = [self.summary]

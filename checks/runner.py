@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from . import starters
+from . import attribution, starters
 from .course import RESULTS_DIR, ROOT, next_step
 from .plugin import symbol
 
 # A check that runs longer than this is stopped by pytest-timeout. The checks
 # bound every wait themselves (a few seconds); this only catches a bug in them.
 CHECK_TIMEOUT_SECONDS = 60
+
+# One failure fits a screen: longer messages are cut, and kept whole in the results file.
+MAX_FAILURE_LINES = 40
+MAX_FAILURE_BYTES = 4096
 
 # The course has five steps (COURSE_DESIGN.md); the last one finishes the server.
 FINAL_STEP = 5
@@ -26,12 +30,14 @@ FINAL_STEP = 5
 GRADING_PLUGINS = ["--disable-plugin-autoload", "-p", "pytest_timeout", "-p", "_hypothesis_pytestplugin"]
 
 
-def command(step_number, action="check"):
+def command(step_number, action="check", check=None):
     """How the learner runs a command, in the form they used to start this one."""
     if os.environ.get("COURSE_VIA_MAKE"):
-        return {"check": f"make check STEP={step_number}", "hint": f"make hint STEP={step_number}"}[action]
+        return {"check": f"make check STEP={step_number}", "hint": f"make hint STEP={step_number}",
+                "replay": f"make replay STEP={step_number} CHECK={check}"}[action]
     prefix = "python -m checks"
-    return {"check": f"{prefix} {step_number}", "hint": f"{prefix} hint {step_number}"}[action]
+    return {"check": f"{prefix} {step_number}", "hint": f"{prefix} hint {step_number}",
+            "replay": f"{prefix} replay {step_number} {check}"}[action]
 
 
 TODO_LINE = re.compile(r"#\s*TODO (\d+)\b")
@@ -54,23 +60,26 @@ def where_to_start(step):
     return f"Start at TODO {task} in {path}, line {line}"
 
 
-def grade(step, learner_file, results_file=None, label=None, only=None):
-    """Run ``step``'s checks against ``learner_file``; print the report; return 0 when all pass."""
-    results_file = Path(results_file or RESULTS_DIR / f"{step.name}.json")
-    shown = label or relative(learner_file)
-    print(f"{step.title}: checking {shown}\n", flush=True)
-    arguments = [
-        str(step.tests_dir),
+def pytest_arguments(learner_file, results_file):
+    """What every grading run passes to pytest: only the course's plugins, no cache, the file and results."""
+    return [
         "-p", "no:terminal",
         "-p", "no:cacheprovider",
         *GRADING_PLUGINS,
         "--import-mode=importlib",
         f"--rootdir={ROOT}",
         "-o", f"timeout={CHECK_TIMEOUT_SECONDS}",
-        "--learner-report",
         f"--learner-file={learner_file}",
         f"--results={results_file}",
     ]
+
+
+def grade(step, learner_file, results_file=None, label=None, only=None):
+    """Run ``step``'s checks against ``learner_file``; print the report; return 0 when all pass."""
+    results_file = Path(results_file or RESULTS_DIR / f"{step.name}.json")
+    shown = label or relative(learner_file)
+    print(f"{step.title}: checking {shown}\n", flush=True)
+    arguments = [str(step.tests_dir), "--learner-report", *pytest_arguments(learner_file, results_file)]
     if only:
         arguments += ["-k", " or ".join(only)]
     exit_code = pytest.main(arguments)
@@ -89,16 +98,32 @@ def summarise(step, document, learner_file, results_file):
     if document["status"] == "error" and not tests:
         print(f"The checks could not run:\n{document['message']}")
         return 2
-    causes = {}
-    for number, test in enumerate(failed, 1):
-        task = f"   (TODO {test['task_id']})" if test.get("task_id") else ""
-        print(f"\n{symbol('✗')} {number}. {test['name']}{task}")
+    causes, cases = {}, {}
+    for number, (test, cause) in enumerate(attribution.arrange(failed), 1):
+        blamed = test.get("todo", test.get("task_id"))
+        todo = f"   (TODO {blamed})" if blamed else ""
+        print(f"\n{symbol('✗')} {number}. {test['name']}{todo}")
+        if cause is not None:
+            print(f"  Probably follows from {symbol('✗')} {cause}: fix that first.")
+            continue
+        check = test["id"].split("[", 1)[0]
+        if check in cases and "[" in test["id"]:  # another case of a parametrized check: one is enough
+            print(f"  Another case of the check in {symbol('✗')} {cases[check]}: fix that one first "
+                  f"(this one's message is in {relative(results_file)}).")
+            continue
+        cases[check] = number
         facts, advice = split_advice(test["message"] or "")
         if facts in causes:
-            print(f"  Same failure as {causes[facts]} above.")
+            earlier, earlier_advice = causes[facts]
+            print(f"  Same failure as number {earlier} above.")
+            if advice == earlier_advice:
+                continue
         else:
-            causes[facts] = f"number {number}"
-            print(facts)
+            causes[facts] = (number, advice)
+            print(bounded(facts, results_file))
+            if "\n  Sent:" in facts:  # it talked to the server: the exchange can be shown byte by byte
+                again = command(step.number, "replay", number)
+                print(f"  {'Replay:':<11}{again}   (this check alone, every byte shown)")
         if advice:
             print(advice)
     print()
@@ -121,6 +146,66 @@ def summarise(step, document, learner_file, results_file):
         print(f"Stuck? {command(step.number, 'hint')} shows a hint. Run {command(step.number)} again after each change.")
     print(f"(Results for graders: {relative(results_file)})")
     return 0 if not failed else 1
+
+
+def replay(step, learner_file, which, results_file=None):
+    """Run one check again, writing out every connection it makes; then its verdict.
+
+    ``which`` is a failure's number in the report written to ``results_file`` (the step's
+    usual results by default), or part of a check's name.
+    """
+    from .replay import find_check
+
+    results_file = Path(results_file or RESULTS_DIR / f"{step.name}.json")
+    try:
+        check = find_check(step, str(which), results_file)
+    except LookupError as problem:
+        print(problem)
+        return 2
+    if "nodeid" not in check:
+        print(f"The last report of step {step.number} is from an older course version: run "
+              f"{command(step.number)} once, then replay again.")
+        return 2
+    todo = check.get("todo", check.get("task_id"))
+    print(f"Replaying: {check['name']}" + (f"   (TODO {todo})" if todo else ""))
+    print(f"Your server: {relative(learner_file)}, started as the check starts it. "
+          "Every connection the check makes is shown: → what it sent, ← what came back.")
+    replayed = results_file.parent / "replay" / f"{step.name}.json"  # not the report's: CHECK=k keeps its meaning
+    replayed.unlink(missing_ok=True)
+    # -s: the connections are written out while the check runs, which pytest would otherwise capture.
+    pytest.main([str(ROOT / check["nodeid"]), "-s", "--replay", *pytest_arguments(learner_file, replayed)])
+    try:
+        tests = json.loads(replayed.read_text(encoding="utf-8"))["tests"]
+    except (OSError, ValueError, KeyError):
+        tests = []
+    if not tests:
+        print("\nThe check could not run (see above).")
+        return 2
+    outcome = tests[0]
+    if outcome["status"] == "pass":
+        print(f"\n{symbol('✓')} The check passes now. Run {command(step.number)} for the whole step.")
+        return 0
+    print(f"\n{symbol('✗')} {outcome['name']}")
+    facts, advice = split_advice(outcome["message"] or "")
+    print(bounded(facts, results_file))
+    if advice:
+        print(advice)
+    return 1
+
+
+def bounded(text, results_file, max_lines=MAX_FAILURE_LINES, max_bytes=MAX_FAILURE_BYTES):
+    """One failure's facts cut to fit a screen; the whole of it stays in the results file."""
+    lines = text.splitlines()
+    kept, size = [], 0
+    for line in lines[:max_lines]:
+        size += len(line.encode("utf-8")) + 1
+        if size > max_bytes:
+            break
+        kept.append(line)
+    if len(kept) == len(lines):
+        return text
+    cut = f"  … {len(lines) - len(kept)} more lines: the whole message is in {relative(results_file)}"
+    return "\n".join([*kept, cut])
 
 
 def split_advice(message):

@@ -7,6 +7,7 @@ that names the learner's file and line.
 """
 
 import importlib.util
+import re
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from .learner_server import todo_number
 from .report import CheckFailed, caret_diff, visible
 
 # Seconds a single call gets. A parser call takes microseconds; this only bounds a hang.
@@ -82,12 +84,15 @@ def call(function, *args, shown=None, **kwargs):
             f"{shown} is not written yet{where(todo)}.",
             received=str(todo),
             meaning="The starter's TODOs raise NotImplementedError until you replace them with code.",
+            raised_at=learner_places(todo),
+            todo=todo_number(str(todo)),
         ) from None
     except Exception as error:
         raise CheckFailed(
             f"{shown} raised {type(error).__name__}{where(error)}.",
             sent=input_bytes(args),
             received="".join(traceback.format_exception_only(error)).strip(),
+            raised_at=learner_places(error),
         ) from None
 
 
@@ -112,15 +117,25 @@ def short(value, limit=70):
     return text if len(text) <= limit + 4 else text[:limit] + "…"
 
 
+def is_learner_frame(filename):
+    return ("checks" not in Path(filename).parts and "site-packages" not in filename
+            and not filename.startswith(sys.base_prefix))
+
+
+def learner_places(error):
+    """(file, line) of each frame of the error's traceback in a learner file, innermost first."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return [(frame.filename, frame.lineno) for frame in reversed(frames) if is_learner_frame(frame.filename)]
+
+
 def where(error, folder=None):
     """`` (request.py, line 12)`` for the deepest frame of the error in a learner file, or ""."""
     frames = traceback.extract_tb(error.__traceback__)
     if isinstance(error, SyntaxError) and error.filename:
         return f" ({Path(error.filename).name}, line {error.lineno})"
     for frame in reversed(frames):
-        if "checks" not in Path(frame.filename).parts and "site-packages" not in frame.filename:
-            if not frame.filename.startswith(sys.base_prefix):
-                return f" ({Path(frame.filename).name}, line {frame.lineno})"
+        if is_learner_frame(frame.filename):
+            return f" ({Path(frame.filename).name}, line {frame.lineno})"
     return ""
 
 
@@ -133,7 +148,7 @@ def time_limit(what, seconds=CALL_LIMIT_SECONDS):
 
     def give_up(signum, frame):
         stack = traceback.extract_stack(frame)
-        inner = [f for f in stack if "checks" not in Path(f.filename).parts and not f.filename.startswith(sys.base_prefix)]
+        inner = [f for f in stack if is_learner_frame(f.filename)]
         place = inner[-1] if inner else stack[-1]
         raise CheckFailed(
             f"{what} did not finish within {seconds:g} s.",
@@ -141,7 +156,7 @@ def time_limit(what, seconds=CALL_LIMIT_SECONDS):
             f"{(place.line or '').strip()}\nIf that is a loop, check that it can end: what makes its condition "
             "false, or where is the break? A `while` that waits for more data cannot get any here: "
             "these functions are given all the bytes there are.",
-        )
+        ) from None  # not chained to what the learner's code was handling: it may be huge
 
     previous = signal.signal(signal.SIGALRM, give_up)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -176,12 +191,20 @@ def expect_refusal(error_class, function, *args, status, why, **kwargs):
     )
 
 
+CODE_FIRST = re.compile(r"[a-z_][\w.]*\(")
+
+
+def sentence_start(words):
+    """``words`` with a capital first letter, unless they begin with code such as ``content_type(...)``."""
+    return words if CODE_FIRST.match(words) else words[:1].upper() + words[1:]
+
+
 def expect_equal(what, got, expected, sent=None, meaning=None):
     """A ``CheckFailed`` unless ``got == expected``; ``what`` names the value in plain words."""
     if got != expected:
         both_bytes = isinstance(got, (bytes, bytearray)) and isinstance(expected, bytes)
         raise CheckFailed(
-            f"{what[:1].upper()}{what[1:]} is not right.",
+            f"{sentence_start(what)} is not right.",
             sent=sent,
             expected=repr(expected),
             received=repr(got),

@@ -54,6 +54,7 @@ class Exchange:
     closed: bool = False  # the server closed its side (we read end-of-file)
     reset: bool = False  # the connection was reset instead of closed
     timed_out: bool = False
+    complete: bool = False  # a whole response arrived and the check stopped reading there
     serve_crashed: bool = False  # the accept loop died while we waited
     thread_error: int | None = None  # index into server.thread_errors of an error that ended our wait
     answered_early: int | None = None  # bytes sent when the server answered before the request ended
@@ -77,6 +78,8 @@ class Exchange:
             return f"nothing arrived within {self.timeout:g} s; the connection is still open"
         if self.timed_out:
             return f"then nothing more within {self.timeout:g} s, and the connection is still open"
+        if self.complete:
+            return "a whole response: the check stopped reading there"
         return "then the server closed the connection"
 
     def sent_text(self):
@@ -94,8 +97,8 @@ class Exchange:
             return f"(nothing) — {self.how_it_ended()}"
         return visible(self.received) + f"\n({self.how_it_ended()})"
 
-    def fail(self, summary, expected, meaning=None, detail=None):
-        """A ``CheckFailed`` that shows this exchange in full."""
+    def fail(self, summary, expected, meaning=None, detail=None, todo=None):
+        """A ``CheckFailed`` that shows this exchange in full (``todo``: the TODO it points at, if not the check's)."""
         return CheckFailed(
             summary,
             sent=self.sent_text(),
@@ -106,6 +109,7 @@ class Exchange:
             meaning=meaning,
             server_output=self.server.output(),
             reproduce=reproduce(self.sent, self.server.step_number, self.cuts),
+            todo=todo,
         )
 
     def response(self, expected="a complete HTTP response"):
@@ -149,6 +153,14 @@ class Response:
 def request_method(sent):
     """The method that decides how the response is framed: a response to HEAD has no body."""
     return "HEAD" if sent.startswith(b"HEAD ") else "GET"
+
+
+def response_complete(raw, method):
+    try:
+        parse_response(raw, False, method)
+    except (IncompleteResponse, h11.RemoteProtocolError):
+        return False
+    return True
 
 
 def parse_response(raw, closed, method="GET"):
@@ -233,8 +245,11 @@ def answered(conn):
     return bool(readable)
 
 
-def read_until_closed(conn, result, timeout, report_grace=CRASH_REPORT_GRACE):
+def read_until_closed(conn, result, timeout, report_grace=CRASH_REPORT_GRACE, stop_when_complete=False):
     """Read into ``result.received`` until end-of-file, a reset, or ``timeout`` seconds pass.
+
+    With ``stop_when_complete``, also stop once a whole response has arrived (framed by its
+    Content-Length): for checks about what is answered, not about closing the connection.
 
     When the connection ends with no answer, wait up to ``report_grace`` s for the report of a
     thread that crashed; a check that expects no answer passes 0 and looks for errors itself.
@@ -266,6 +281,9 @@ def read_until_closed(conn, result, timeout, report_grace=CRASH_REPORT_GRACE):
             result.closed = True
             break
         received += chunk
+        if stop_when_complete and response_complete(bytes(received), request_method(result.sent)):
+            result.complete = True
+            break
     result.received = bytes(received)
     if not received and (result.closed or result.reset) and result.thread_error is None:
         # The connection ended with no answer: if a thread crashed, its report may still be on its way.

@@ -12,6 +12,10 @@ from checks.course import ROOT
 GRADE_TIMEOUT = 300
 # A learner reads the report in a terminal: it must stay readable whatever their code sent back.
 REPORT_LIMIT_BYTES = 64 * 1024
+# One failure: the facts are cut at 40 lines and 4 KB (checks/runner.py); its title, Replay, Hint and
+# Read lines come on top.
+FAILURE_LIMIT_LINES = 50
+FAILURE_LIMIT_BYTES = 5 * 1024
 RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -39,8 +43,13 @@ def grade(step, which, tmp_path, learner_file=None, only=()):
 
 
 def assert_report_is_bounded(outcome, what):
-    """The report fits in 64 KB, and shows every byte escaped: a raw control byte can garble a terminal."""
+    """The report fits in 64 KB and each failure on a screen, with every byte escaped: a raw
+    control byte can garble a terminal."""
     size = len(outcome.output.encode("utf-8"))
     assert size <= REPORT_LIMIT_BYTES, f"{what}: the report is {size} bytes, over {REPORT_LIMIT_BYTES}"
+    for block in outcome.output.split("\n✗ ")[1:]:
+        lines = block.split("\n\n")[0].splitlines()  # a failure ends at the blank line before the next
+        assert len(lines) <= FAILURE_LIMIT_LINES, f"{what}: a failure of {len(lines)} lines:\n{block[:2000]}"
+        assert len("\n".join(lines).encode("utf-8")) <= FAILURE_LIMIT_BYTES, f"{what}: a failure over 5 KB"
     raw = sorted(set(RAW_CONTROL.findall(outcome.output)))
     assert not raw, f"{what}: the report holds raw control characters {raw}"

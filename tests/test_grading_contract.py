@@ -4,14 +4,15 @@
 * the pristine starter fails every check;
 * the committed starter is exactly the one generated from the solution;
 * every common mistake in mistakes.toml is caught by the checks it names,
-  and every check catches at least one of them.
+  and every check catches at least one of them;
+* the report on every mistake leads with the TODO that holds it, and gives that TODO's advice.
 """
 
 import ast
 
 import pytest
 
-from checks import mistakes, starters
+from checks import attribution, mistakes, starters
 from checks.course import all_steps
 
 from .grading import assert_report_is_bounded, grade
@@ -92,15 +93,25 @@ def test_every_check_catches_a_common_mistake(step, tmp_path_factory):
 @pytest.mark.parametrize(
     "step, mistake", MISTAKES, ids=[f"{step.name}: {mistake.name}" for step, mistake in MISTAKES]
 )
-def test_mistake_is_caught(step, mistake, tmp_path):
+def test_mistake_is_caught_and_blamed_on_its_todo(step, mistake, tmp_path):
+    """The checks named in caught_by fail, and the report leads with the mistake's TODO and its advice."""
+    todo = mistakes.todo_of(step, mistake)
     learner_file = starters.write_variant(step, tmp_path, solved=starters.step_tasks(step), edit=mistake.edit)
     changed = tmp_path / mistake.file
     compile(changed.read_text(encoding="utf-8"), str(changed), "exec")  # a mistake a learner could run, not a typo
-    outcome = grade(step, "--file", tmp_path, learner_file, only={function_of(name) for name in mistake.caught_by})
+    outcome = grade(step, "--file", tmp_path, learner_file)
     statuses = {test["id"]: test["status"] for test in outcome.tests}
     missed = [name for name in mistake.caught_by if statuses.get(name) != "fail"]
     assert not missed, f"mistake {mistake.name!r} was not caught by {missed}:\n{outcome.output}"
     assert_report_is_bounded(outcome, f"mistake {mistake.name!r}")
+    lead, _ = attribution.arrange([test for test in outcome.tests if test["status"] != "pass"])[0]
+    first = outcome.output[outcome.output.index("\n✗ 1. "):].split("\n✗ 2. ")[0]
+    assert f"✗ 1. {lead['name']}   (TODO {todo})" in first, (
+        f"mistake {mistake.name!r} is in TODO {todo}, but the report leads with:\n{first}"
+    )
+    own_hint = lead["task_id"] == todo and "  Hint:" in first
+    todo_advice = f"Hint:      TODO {todo} asks you to" in first
+    assert own_hint or todo_advice, f"the first failure does not give TODO {todo}'s advice:\n{first}"
 
 
 TASKS = [(step, task) for step in STEPS for task in starters.step_tasks(step)]

@@ -394,7 +394,7 @@ def test_target_is_split_into_path_and_query(request_module):
         expect_equal(f"split_target({target!r})", got, expected, meaning=meaning)
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3))
 @pytest.mark.hint(
     "Return None until the head's blank line and then all Content-Length body bytes are there. "
     "Return (request, used): used counts the bytes the request took, so bytes after it are left alone.",
@@ -427,7 +427,7 @@ def test_request_parses_whole_piecewise_or_with_more_after(request_module):
                      meaning="The body is exactly Content-Length bytes: what comes after belongs to the next request.")
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3))
 @pytest.mark.hint(
     "Slice the body out of the bytes and keep it as bytes: never decode it. "
     "Images and uploads are not text.",
@@ -444,7 +444,7 @@ def test_body_stays_bytes(request_module):
     expect_equal("request.body of a request without Content-Length", without_body.body, b"")
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3))
 @pytest.mark.hint(
     "Check the limits before waiting for more: over MAX_REQUEST_LINE_BYTES with no CRLF is 414; "
     "over MAX_HEAD_BYTES with no blank line is 431; a Content-Length over max_body is 413. Exactly at a "
@@ -483,7 +483,7 @@ def test_limits_are_enforced(request_module):
         expect_within_limit(request_module, parse, data, shown, what)
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3))
 @pytest.mark.hint(
     "Content-Length must be digits only; several Content-Length values must agree; "
     "Content-Length together with Transfer-Encoding is refused (request smuggling).",
@@ -508,7 +508,7 @@ def test_bad_content_length_is_refused(request_module):
                  sent=repeated, meaning="The same length twice is allowed (RFC 9110, section 8.6).")
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3))
 @pytest.mark.hint(
     "Find the end of the head with data.find(b\"\\r\\n\\r\\n\"), split the head on \\r\\n only, let "
     "body_length() read Content-Length, wait for exactly that many body bytes, and return "
@@ -618,7 +618,8 @@ def test_reason_phrases_and_a_single_content_length(response_module):
     response = response_module.HTTPResponse(200, b"abc", headers={"Content-Length": "99"})
     raw = call(response.to_bytes, shown="response.to_bytes()")
     lengths = re.findall(rb"(?im)^content-length:[^\r\n]*", raw)
-    expect_equal("the Content-Length lines", lengths, [b"Content-Length: 3"], sent=None,
+    expect_equal('what HTTPResponse(200, b"abc", headers={"Content-Length": "99"}) sends as Content-Length',
+                 lengths, [b"Content-Length: 3"], sent=None,
                  meaning="Two Content-Length headers that disagree make the response unreadable (h11 refuses it).")
 
 

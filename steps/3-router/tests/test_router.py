@@ -234,7 +234,7 @@ def test_bad_patterns_are_refused_with_a_clear_error(router_module):
                           "not surprise a user later.")
 
 
-@pytest.mark.task(2)
+@pytest.mark.task(2, needs=(1,))
 @pytest.mark.hint("route() returns a function; that function calls add_route and returns the handler itself.",
                   docs="#decorators")
 def test_decorators_register_and_return_the_handler(router_module):
@@ -256,7 +256,7 @@ def test_decorators_register_and_return_the_handler(router_module):
                  [("/both", {"GET", "POST"}), ("/only-post", {"POST"})])
 
 
-@pytest.mark.task(3)
+@pytest.mark.task(3, needs=(1,))
 @pytest.mark.hint(
     "Try every route in order. Collect the methods of every route whose regex matches the path, all of them "
     "even after the winner is found; the first route that also has the method wins. Then add HEAD (only if GET "
@@ -307,7 +307,7 @@ def test_match_has_three_outcomes(router_module):
     expect_equal('match("GET", "/nowhere")', nothing, None)
 
 
-@pytest.mark.task(3)
+@pytest.mark.task(3, needs=(1,))
 @pytest.mark.hint("Match the path exactly as you are given it, still encoded, and only then unquote() each "
                   "parameter, once (unquote, not unquote_plus: a + in a path is a plus).",
                   docs="#match-the-raw-path-decode-afterwards")
@@ -347,7 +347,7 @@ def allow_list(value):
     return [method.strip() for method in (value or "").split(",") if method.strip()]
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 3))
 @pytest.mark.hint("No route knows the raw path (request.raw_path: still encoded, no query): 404. Known, but "
                   "not for this method: 405, or 204 for OPTIONS, both with Allow = sorted(allowed) joined with "
                   "', '. Otherwise the route's handler answers, a route registered for OPTIONS too.",

@@ -35,7 +35,7 @@ def expect_allow(result, response, methods, path):
         )
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3, 5))
 @pytest.mark.hint("Set request.path_params from the match before calling the handler.", docs="#dispatching")
 def test_routes_reach_their_handlers_with_parameters(server):
     """Each route reaches its handler, with its parameters decoded"""
@@ -51,7 +51,7 @@ def test_routes_reach_their_handlers_with_parameters(server):
         expect_response(exchange(server, get_request(path)), 200)
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3, 5))
 @pytest.mark.hint("Match request.raw_path: the path exactly as it was sent, still encoded, without the query. "
                   "Not request.path (decoded already) nor request.target (the query is still on it).",
                   docs="#match-the-raw-path-decode-afterwards")
@@ -85,7 +85,7 @@ def test_the_raw_path_is_matched_then_each_parameter_decoded_once(server):
     expect_response(exchange(server, get_request("/about?lang=en")), 200, what="200 OK: the query is not in the path")
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3, 5))
 @pytest.mark.hint("A pattern matches the whole raw path or nothing: a parameter stops at a slash, and neither the "
                   "router nor the regex may strip a trailing slash or ignore case.", docs="#from-pattern-to-regex")
 def test_extra_or_missing_segments_do_not_match(server):
@@ -96,7 +96,7 @@ def test_extra_or_missing_segments_do_not_match(server):
                         what=f"404 Not Found: {path} matches none of the demo app's patterns (paths are case-sensitive)")
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3, 5))
 @pytest.mark.hint("No route knows the path: 404. Some route knows it, none for this method: 405, with "
                   "Allow listing the methods that are allowed, sorted.", docs="#404-and-405")
 def test_unknown_path_gets_404_and_wrong_method_405_with_allow(server):
@@ -120,7 +120,7 @@ def test_unknown_path_gets_404_and_wrong_method_405_with_allow(server):
         expect_allow(result, expect_response(result, 405), ["GET", "HEAD", "OPTIONS"], "/about")
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3, 5))
 @pytest.mark.hint("Match a HEAD request as if it were GET and run the GET handler; the server then sends "
                   "the head alone, Content-Length included.", docs="#head-and-options")
 def test_head_has_the_headers_of_get_and_no_body(server):
@@ -138,7 +138,7 @@ def test_head_has_the_headers_of_get_and_no_body(server):
     expect_response(exchange(server, request("HEAD", "/nowhere")), 404)
 
 
-@pytest.mark.task(4)
+@pytest.mark.task(4, needs=(1, 2, 3, 5))
 @pytest.mark.hint("OPTIONS on a known path: 204 No Content with Allow, sorted, and nothing else: no body and no "
                   "Content-Length. On an unknown path: 404.", docs="#head-and-options")
 def test_options_lists_the_allowed_methods(server):
@@ -151,7 +151,7 @@ def test_options_lists_the_allowed_methods(server):
     expect_response(exchange(server, request("OPTIONS", "/nowhere")), 404)
 
 
-@pytest.mark.task(5)
+@pytest.mark.task(5, needs=(1, 2, 3, 4))
 @pytest.mark.hint("A dict becomes JSON with Content-Type: application/json.", docs="#what-a-handler-returns")
 def test_a_dict_is_sent_as_json(server):
     """A handler that returns a dict is answered with JSON and the application/json type"""
@@ -161,7 +161,7 @@ def test_a_dict_is_sent_as_json(server):
                  sent=result.sent)
 
 
-@pytest.mark.task(6)
+@pytest.mark.task(6, needs=(1, 2, 3, 4, 5))
 @pytest.mark.hint("html.escape the name before it goes into the page.", docs="#never-trust-a-path-parameter")
 def test_user_page_escapes_the_name(server):
     """/user/{username} shows the name, with HTML in it escaped"""

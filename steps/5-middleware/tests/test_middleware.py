@@ -246,7 +246,7 @@ def test_the_onion_holds_for_any_stack(middleware_module, learner_module, make_r
         logging.disable(logging.NOTSET)
 
 
-@pytest.mark.task(2)
+@pytest.mark.task(2, needs=(1,))
 @pytest.mark.hint("Note time.monotonic() in before_request; in after_request call self.logger.info(...) once, "
                   "with the client, the time, the request line, the status, the body size and the duration, "
                   "then return the response.", docs="#logging-every-request")
@@ -306,7 +306,7 @@ def test_one_access_log_line_per_request(middleware_module, learner_module, make
 SLOW_REQUEST_SECONDS = 0.4
 
 
-@pytest.mark.task(2)
+@pytest.mark.task(2, needs=(1,))
 @pytest.mark.hint("Keep the start time on the request (request.started = time.monotonic()), not on self: one "
                   "LoggingMiddleware serves every request at once.", docs="#logging-every-request")
 def test_each_request_is_timed_on_its_own(middleware_module, learner_module, make_request, catch_logs,
@@ -380,7 +380,7 @@ def test_each_request_is_timed_on_its_own(middleware_module, learner_module, mak
         )
 
 
-@pytest.mark.task(2)
+@pytest.mark.task(2, needs=(1,))
 @pytest.mark.hint("A streamed response has no body: its size is response.length. Don't read response.chunks "
                   "to count them: they can be read only once, and they are the server's to send.",
                   docs="#logging-every-request")
@@ -490,6 +490,39 @@ def test_the_scheme_is_read_in_any_case(middleware_module, make_request):
                               meaning="RFC 9110 (section 11.1): an authentication scheme's name is "
                               "case-insensitive, so bearer and BEARER are Bearer. RFC 6750 (section 2.1) puts one "
                               "space or more between the scheme and the token.")
+
+
+@pytest.mark.task(4)
+@pytest.mark.hint("Ask self.is_exempt(request.path) first, and return None when it says so. \"/static/*\" "
+                  "covers every path below /static/; \"/\" is the home page alone.", docs="#exempt-paths")
+def test_exempt_paths_need_no_token_and_only_they(middleware_module, make_request):
+    """Exempt paths pass without a token, with a query string too; every other path needs it"""
+    auth = middleware_module.AuthMiddleware(TOKEN, exempt=("/", "/health", "/static/*"))
+    cases = [
+        ("/", True), ("/health", True), ("/static/", True), ("/static/app.css", True), ("/static/img/a.png", True),
+        ("/?from=home", True), ("/health?verbose=1", True), ("/static/app.js?v=2", True),
+        ("/api/secret", False), ("/api/secret?/static/x", False), ("/healthz", False), ("/health/more", False),
+        ("/statics/x", False),
+        ("/api/static/x", False), ("/index.html", False),
+    ]
+    for path, exempt in cases:
+        shown = f"before_request(GET {path}, no Authorization)"
+        answer = auth_answer(auth, make_request("GET", path, []), shown, sent=f"GET {path}")
+        if exempt and answer is not None:
+            raise CheckFailed(f"{path} is exempt, but was refused without a token.",
+                              sent=f"GET {path} (exempt: /, /health, /static/*)",
+                              expected="None (let the request through)",
+                              received=f"a response with status {seen(answer)}",
+                              meaning="An exempt path needs no token: ask is_exempt(request.path) before "
+                              "anything else. The path has no query string; request.target has it.")
+        if not exempt and seen(answer) != 401:
+            raise CheckFailed(f"{path} is not exempt, but went through without a token.",
+                              sent=f"GET {path} (exempt: /, /health, /static/*)",
+                              expected="a 401 response",
+                              received="None (let through)" if answer is None else described(answer),
+                              meaning="Only the listed paths are exempt: \"/health\" is that path alone, not "
+                              "/healthz or /health/more, and \"/static/*\" is what starts with /static/. "
+                              "Anything else would open the private API by accident.")
 
 
 @pytest.mark.task(4)

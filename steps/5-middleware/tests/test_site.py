@@ -34,9 +34,10 @@ def request(method, path, *headers):
     return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{lines}\r\n".encode()
 
 
-@pytest.mark.task(3)
-@pytest.mark.hint("In after_request, when the request has an Origin the server allows, set "
-                  "Access-Control-Allow-Origin.", docs="#cors")
+@pytest.mark.task(5, needs=(1, 3))
+@pytest.mark.hint("CorsMiddleware's own checks grade its code; this one grades the finished site. In create_app, "
+                  "CORS goes in the Pipeline before (outside) authentication, so its after runs for every "
+                  "response, refusals included.", docs="#cors-before-authentication")
 def test_a_cross_origin_request_is_allowed(site):
     """A request from another origin gets Access-Control-Allow-Origin, on errors too"""
     # The 401 is authentication's to get right (its own checks say when it is not): here, any status will do.
@@ -51,9 +52,10 @@ def test_a_cross_origin_request_is_allowed(site):
                      "for every response, and wrap authentication's.")
 
 
-@pytest.mark.task(3)
-@pytest.mark.hint("A preflight is OPTIONS with Origin and Access-Control-Request-Method: answer 204 at once, "
-                  "with Access-Control-Allow-Methods and -Headers.", docs="#cors")
+@pytest.mark.task(5, needs=(1, 3))
+@pytest.mark.hint("A preflight never carries the token: in create_app, CorsMiddleware comes before "
+                  "AuthMiddleware, so it answers the preflight before authentication sees it.",
+                  docs="#cors-before-authentication")
 def test_a_preflight_is_answered(site):
     """A CORS preflight gets 204 with the allowed origin, methods and headers"""
     result = exchange(site, request("OPTIONS", "/api/private", "Origin: https://elsewhere.example",
@@ -74,22 +76,26 @@ def test_a_preflight_is_answered(site):
                   "Vary: Origin with headers.add, keeping any Vary already there; an origin not listed gets no CORS "
                   "header at all.", docs="#which-origins-to-allow")
 def test_listed_origins_are_reflected_with_vary(learner_module):
-    """With a list of origins, a listed one is named back with Vary: Origin, others get nothing"""
+    """With a list of origins, a listed one is named back with Vary: Origin, on errors too; others get nothing"""
     middleware_module, response_module = learner_module("middleware"), learner_module("response")
     parse_request = learner_module("request").parse_request
     cors = middleware_module.CORSMiddleware(origins=["https://a.example", "https://b.example"])
-    cases = (("https://a.example", "https://a.example", None), ("https://b.example", "https://b.example", None),
-             ("https://c.example", None, None), ("https://a.example", "https://a.example", "Accept-Encoding"))
-    for origin, expected, vary_before in cases:
+    a, b = "https://a.example", "https://b.example"
+    cases = ((a, a, None, 200), (b, b, None, 200), ("https://c.example", None, None, 200),
+             (a, a, "Accept-Encoding", 200), (b, b, None, 404), (a, a, None, 401))
+    for origin, expected, vary_before, status in cases:
         req, _ = parse_request(f"GET / HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\n\r\n".encode())
-        given = response_module.HTTPResponse(200, "ok", headers={"Vary": vary_before} if vary_before else None)
-        shown = f"after_request(Origin: {origin}, a response{' with Vary: ' + vary_before if vary_before else ''})"
+        given = response_module.HTTPResponse(status, "ok", headers={"Vary": vary_before} if vary_before else None)
+        shown = (f"after_request(Origin: {origin}, a {status} response"
+                 f"{' with Vary: ' + vary_before if vary_before else ''})")
         response = call(cors.after_request, req, given, shown=shown)
         if not hasattr(response, "headers"):
             raise CheckFailed(f"{shown} did not return the response.", received=repr(response),
                               meaning="An after must end with `return response`.")
-        expect_equal(f"Access-Control-Allow-Origin for {origin}", response.headers.get("Access-Control-Allow-Origin"),
-                     expected)
+        expect_equal(f"Access-Control-Allow-Origin for {origin} on a {status}",
+                     response.headers.get("Access-Control-Allow-Origin"), expected, sent=shown,
+                     meaning=None if status < 400 else "Errors need the header too: without it the browser hides "
+                     "the 401 or 404 from the page, which then cannot tell its user what went wrong.")
         vary = [token.strip().lower() for token in (response.headers.get("Vary") or "").split(",")]
         if expected and "origin" not in vary:
             raise CheckFailed("A reflected origin needs Vary: Origin.", sent=shown,
@@ -179,9 +185,9 @@ def test_a_preflight_is_answered_from_the_settings(learner_module):
                           "request.")
 
 
-@pytest.mark.task(4)
-@pytest.mark.hint("No Authorization, another scheme, or another token: 401 with WWW-Authenticate: Bearer. "
-                  "Only 'Bearer <the token>' goes through.", docs="#authentication")
+@pytest.mark.task(5, needs=(1, 4))
+@pytest.mark.hint("AuthMiddleware's own checks grade its code; this one grades the finished site: create_app "
+                  "puts AuthMiddleware(token, exempt=PUBLIC) in the Pipeline, last.", docs="#the-finished-site")
 def test_the_private_api_needs_the_token(site):
     """Without the right Bearer token the private API answers 401 with WWW-Authenticate; with it, 200"""
     for header, why in ((None, "no Authorization header"), ("Authorization: Token test-token", "another scheme, even with the right token"),
@@ -198,9 +204,9 @@ def test_the_private_api_needs_the_token(site):
     expect_equal("the private API's answer", json.loads(response.body).get("you are"), "127.0.0.1", sent=result.sent)
 
 
-@pytest.mark.task(4)
-@pytest.mark.hint("Pass request.path (no query string) to is_exempt. An exempt entry ending in * covers "
-                  "everything under it; any other entry, that one path only.", docs="#exempt-paths")
+@pytest.mark.task(5, needs=(1, 4))
+@pytest.mark.hint("create_app gives AuthMiddleware the public paths (exempt=PUBLIC), and before_request asks "
+                  "is_exempt(request.path): the path, without the query string.", docs="#exempt-paths")
 def test_public_pages_need_no_token(site):
     """The home page, the about page, user pages, /api/data and static files need no token
 
@@ -229,7 +235,7 @@ class Links(HTMLParser):
                 self.found.append((tag, value))
 
 
-@pytest.mark.task(5)
+@pytest.mark.task(5, needs=(1, 2, 3, 4))
 @pytest.mark.hint("create_app must return the router wrapped in a Pipeline of logging, CORS and auth, in "
                   "that order, and the home page must reach its CSS, script and links.", docs="#the-finished-site")
 def test_every_link_of_the_demo_site_works(site):
@@ -255,7 +261,7 @@ def test_every_link_of_the_demo_site_works(site):
                 raise result.fail(f"{target} has the wrong type.", expected)
 
 
-@pytest.mark.task(5)
+@pytest.mark.task(5, needs=(1, 2))
 @pytest.mark.hint("Logging goes first in the list, so that it is the outermost layer: its after then runs for "
                   "every answer, the 401s of authentication and the 204s of preflights included.",
                   docs="#the-finished-site")
