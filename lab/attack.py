@@ -49,6 +49,11 @@ class Verdict:
     passed: bool | None  # None: not run for this step
     step: int  # the step whose code defends against this probe
     server_said: str = ""  # an error your server raised during the probe, with its file and line
+    defended_in: str = ""  # the learner file of that step that holds the defence
+
+    def __post_init__(self):
+        if not self.defended_in and self.probe in DEFENDED_IN:
+            self.defended_in = f"steps/{step_folder(self.step)}/{DEFENDED_IN[self.probe]}"
 
 
 @dataclass
@@ -72,13 +77,19 @@ class Lab:
 
 
 PROBES = []
+# The learner file of the defending step that holds each probe's defence: {probe name: file name}.
+DEFENDED_IN = {}
+# Where each step's defences are, unless a probe says otherwise.
+DEFENCE_FILES = {1: "server.py", 2: "request.py", 4: "static.py"}
 
 
-def probe(name, expected, step):
-    """Register a probe: ``name`` and ``expected`` are shown in the table; ``step`` is the step that defends."""
+def probe(name, expected, step, defended_in=None):
+    """Register a probe: ``name`` and ``expected`` are shown in the table; ``step`` is the step that
+    defends, in its file ``defended_in``."""
 
     def register(function):
         PROBES.append((name, expected, step, function))
+        DEFENDED_IN[name] = defended_in or DEFENCE_FILES[step]
         return function
 
     return register
@@ -158,7 +169,7 @@ def many_headers(lab):
 
 # ---------------------------------------------------------------- bodies
 
-@probe("a 100 KB body", "answered, whole body read", 2)
+@probe("a 100 KB body", "answered, whole body read", 2, "server.py")
 def big_body(lab):
     body = bytes(range(256)) * 400  # 102,400 bytes
     head = request([f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}",
@@ -169,7 +180,7 @@ def big_body(lab):
     return got, answer.status is not None and answer.status not in (400, 408, 413, 500) and whole
 
 
-@probe("a body that arrives a second late", "answered, body read", 2)
+@probe("a body that arrives a second late", "answered, body read", 2, "server.py")
 def late_body(lab):
     body = b"late but whole"
     head = request([f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}",
@@ -179,7 +190,7 @@ def late_body(lab):
     return answer.describe(), answer.status is not None and answer.status not in (400, 408, 500) and whole
 
 
-@probe("a body that never arrives", f"408 after the idle timeout ({IDLE_TIMEOUT:g} s)", 2)
+@probe("a body that never arrives", f"408 after the idle timeout ({IDLE_TIMEOUT:g} s)", 2, "server.py")
 def missing_body(lab):
     head = request([f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", "Content-Length: 100"])
     answer = exchange(lab.port, [head], deadline=IDLE_TIMEOUT + 3)
@@ -273,7 +284,7 @@ def idle_connections(lab):
     return f"threads: {before['threads']}, then {peak}, {threads} after {settled:.1f} s", True
 
 
-@probe("a 2-second handler alongside 20 quick requests", "the quick ones answered within 1 s", 2)
+@probe("a 2-second handler alongside 20 quick requests", "the quick ones answered within 1 s", 2, "server.py")
 def slow_handler(lab):
     slow = {}
 
@@ -370,8 +381,10 @@ def healthy(lab):
     return True, ""
 
 
-def run(step, learner_file, label, only=None, quick=False, out_dir=None, say=print):
-    chosen = [entry for entry in PROBES if not only or any(word.lower() in entry[0].lower() for word in only)]
+def run(step, learner_file, label, only=None, quick=False, out_dir=None, say=print, exact=None):
+    """Every probe (or those whose name holds a word of ``only``, or is in ``exact``) against one server."""
+    chosen = [entry for entry in PROBES if (not only or any(word.lower() in entry[0].lower() for word in only))
+              and (exact is None or entry[0] in exact)]
     if not chosen:
         raise AttackError(f"No probe's name contains {' or '.join(only)}. The probes: "
                           + "; ".join(entry[0] for entry in PROBES))
@@ -435,6 +448,45 @@ def attempt(lab, name, expected, since, function, say):
         verdict = Verdict(name, expected, got, passed, since, server_said=server_errors(lab.server, errors_before))
     say(row(verdict))
     return verdict
+
+
+def step_folder(number):
+    from checks.course import all_steps
+
+    return next((step.name for step in all_steps() if step.number == number), str(number))
+
+
+def run_at_owning_steps(steps, quick=False, out_dir=None, say=print, files=None):
+    """Each probe again, against the learner's own copy of the step that teaches its defence.
+
+    Step 5 carries every earlier step's code in its own files; this shows whether the
+    learner's step 1, 2 and 4 files hold up by themselves (``files`` may name others, by step
+    number). Returns {step number: verdicts}.
+    """
+    found = {}
+    for step in steps:
+        names = [name for name, _, since, _ in PROBES if since == step.number]
+        if not names:
+            continue
+        say(f"\n--- Step {step.number}'s own files, for the {len(names)} probes its code defends ---")
+        try:
+            chosen = (files or {}).get(step.number, step.main_file)
+            found[step.number] = run(step, chosen, "yours", quick=quick, out_dir=out_dir, say=say, exact=set(names))
+        except AttackError as problem:
+            say(f"Step {step.number} skipped: {problem}".replace("\n", " "))
+    return found
+
+
+def defence_summary(final, by_step):
+    """One line per probe: which file defends it, and how it did in step 5 and in its own step."""
+    own = {verdict.probe: verdict for verdicts in by_step.values() for verdict in verdicts}
+    lines = ["", "Who defends what (your files):"]
+    for verdict in final:
+        mine = own.get(verdict.probe)
+        there = MARKS[mine.passed] if mine else "not run"
+        lines.append(f"  {verdict.defended_in:<28} {MARKS[verdict.passed]} in step 5, {there} in step "
+                     f"{verdict.step}: {verdict.probe}")
+    return "\n".join(lines)
 
 
 def server_errors(server, since):

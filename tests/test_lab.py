@@ -220,3 +220,23 @@ def test_the_lab_page_shows_the_table_bench_prints():
     header = heading(STEP5, STEP5.main_file, "/", 200, b"", "wrk", 3.0, 3).splitlines()[-1]
     page = (ROOT / "docs" / "lab.md").read_text(encoding="utf-8")
     assert page.count(header.rstrip()) >= 2, "the tables on docs/lab.md no longer match what make bench prints"
+
+
+def test_after_step_5_each_defence_is_tried_in_the_step_that_teaches_it(tmp_path):
+    """make attack on a learner's step 5 also attacks their own step 4, where traversal is defended."""
+    from checks import mistakes
+    from checks.starters import step_tasks
+    from lab import attack
+
+    step4 = find_step("4")
+    unguarded = next(mistake for mistake in mistakes.load(step4) if mistake.name == "no containment check at all")
+    broken = write_variant(step4, tmp_path, solved=step_tasks(step4), edit=unguarded.edit)
+    said = []
+    by_step = attack.run_at_owning_steps([step4], quick=True, out_dir=tmp_path / "out", say=said.append,
+                                         files={4: broken})
+    traversals = [verdict for verdict in by_step[4] if verdict.probe in attack.TRAVERSALS]
+    assert traversals and {verdict.defended_in for verdict in by_step[4]} == {"steps/4-static/static.py"}
+    assert any(verdict.passed is False for verdict in traversals), "\n".join(said)
+    final = [attack.Verdict(verdict.probe, verdict.expected, "kept", True, 4) for verdict in by_step[4]]
+    summary = attack.defence_summary(final, by_step)
+    assert "steps/4-static/static.py" in summary and "PASS in step 5, FAIL in step 4" in summary
