@@ -10,6 +10,7 @@ origins (CORS), and /api/private asks for ``Authorization: Bearer <token>``.
 
 import html
 import os
+import re
 from http import HTTPStatus
 from pathlib import Path
 
@@ -58,6 +59,16 @@ HOME = """<h1>Your own HTTP server</h1>
 """
 
 
+# What a Host header may hold: a name or an IPv4 or IPv6 address, and a port.
+HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
+
+
+def address_of(request):
+    """Where the client reached this server, from its Host header: the port is whichever it runs on."""
+    host = request.headers.get("Host", "")
+    return host if HOST.fullmatch(host) else "127.0.0.1:8080"
+
+
 def page(title, body):
     return PAGE.format(title=html.escape(title), body=body)
 
@@ -74,10 +85,11 @@ def create_app(static_root=STATIC_DIR, token=None):
 
     @router.get("/about")
     def about(request):
+        shown_token = "$BYO_API_TOKEN" if token != DEMO_TOKEN else DEMO_TOKEN  # never print a real secret
         return page("About", (
             "<h1>About</h1>\n<p>A thread-per-connection HTTP/1.1 server, built from sockets up in Python.</p>\n"
-            "<p>Try the private API: <code>curl -H 'Authorization: Bearer let-me-in' "
-            "http://127.0.0.1:8080/api/private</code> (unless BYO_API_TOKEN says otherwise).</p>\n"
+            f"<p>Try the private API: <code>curl -H 'Authorization: Bearer {shown_token}' "
+            f"http://{html.escape(address_of(request))}/api/private</code></p>\n"
             '<p><a href="/">Home</a></p>\n'
         ))
 
