@@ -713,6 +713,14 @@ def test_server_closes_after_responding(server):
         )
 
 
+def silent_clients_then_curl(count):
+    """A shell line that keeps ``count`` clients connected and silent for 30 s, then asks for the page."""
+    silent = f"(sleep 30 | nc 127.0.0.1 {SERVE_PORT} &)"
+    clients = silent if count == 1 else f"for i in $(seq {count}); do {silent}; done"
+    return (f"{clients}; sleep 1; curl -v --max-time 5 http://127.0.0.1:{SERVE_PORT}/\n"
+            "(start your server first, in another terminal: make serve STEP=1)")
+
+
 @pytest.mark.task(2, needs=(3, 5))
 @pytest.mark.hint(
     "If serve_forever() calls handle_client() itself, the next accept() waits until that "
@@ -725,12 +733,14 @@ def test_silent_client_does_not_block_others(start_server):
     with connect(server):  # connects, then says nothing
         result = exchange(server, get_request("/"))
         if not result.received:
-            raise result.fail(
+            failure = result.fail(
                 "A second client got no answer while a first client sat silent.",
                 "the second client served at once, whatever the first one does",
                 meaning="Your server is still busy with the first, silent client, so the second "
                 "one waits its turn. Each client needs its own thread.",
             )
+            failure.reproduce = silent_clients_then_curl(1)
+            raise failure
         expect_page(result)
 
 
@@ -756,7 +766,7 @@ def test_fifty_clients_served_at_once(server):
             result = read_until_closed(client, Exchange(server=server, sent=BROWSER_REQUEST), ANSWER_TIMEOUT,
                                        stop_when_complete=True)
             if not result.received:
-                raise result.fail(
+                failure = result.fail(
                     f"Client {number + 1} of {count} got no answer.",
                     f"all {count} clients served at the same time",
                     detail=f"All {count} connected and sent half a request; then each sent the rest, "
@@ -764,6 +774,8 @@ def test_fifty_clients_served_at_once(server):
                     meaning="Fewer clients are served at once than are connected: the others wait "
                     "until a busy one finishes. Start a thread for every client.",
                 )
+                failure.reproduce = silent_clients_then_curl(count)
+                raise failure
             expect_page(result, summary_prefix=f"Client {number + 1} of {count}: ")
     finally:
         for client in clients:
