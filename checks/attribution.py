@@ -1,12 +1,17 @@
 """Which TODO a failure points at, so a report can lead with the one to fix first.
 
-Three things say where a failure comes from, strongest first:
+What says where a failure comes from, strongest first (``blame``):
 
-* the learner's server stopped in a function that holds a TODO: it raised
-  there, or was still running there when the check gave up;
-* the check grades one TODO (``@pytest.mark.task(n)``);
-* and a check also runs code of other TODOs (``needs``), so when a check of
-  one of those fails too, this failure probably follows from it.
+* the check itself, when it can tell (``CheckFailed(todo=n)``);
+* a starter's ``NotImplementedError("TODO n: ...")``;
+* the learner's code raised in a function that holds a TODO (for a
+  connection's own errors, such as TimeoutError, the outermost such function:
+  the bug is that nobody caught them), or a thread of the server was still
+  running there, not just waiting for input, when the check gave up;
+* else the TODO the check grades (``@pytest.mark.task(n)``).
+
+A check also runs code of other TODOs (``@pytest.mark.task(n, needs=(...))``),
+so when a failure is blamed on one of those, this one probably follows from it.
 
 ``arrange`` puts a report in order: failures of the TODO to fix first lead,
 and a failure that probably follows from an earlier one is folded under it.
@@ -75,7 +80,6 @@ class TodoMap:
     """Which TODO each function of a step's files holds, by file name and qualified name."""
 
     functions: dict  # {(file name, qualified name): TODO}
-    todo_text: dict  # {TODO: (docs anchor, what to do)}
 
     @classmethod
     def of(cls, step):
@@ -90,7 +94,7 @@ class TodoMap:
                 inside = {task_at[line] for line in range(first, last + 1) if line in task_at}
                 if len(inside) == 1:
                     functions[(solution.name, name)] = inside.pop()
-        return cls(functions, starters.step_tasks(step))
+        return cls(functions)
 
     def todo_at(self, path, line):
         """The TODO of the innermost function holding ``line`` of the learner's file ``path``, or None."""
@@ -116,7 +120,7 @@ NOT_DONE = re.compile(r"NotImplementedError\W+TODO (\d+)\b")
 TRACEBACK_FRAME = re.compile(r'^\s+File "(?P<file>[^"]+)", line (?P<line>\d+), in ', re.M)
 
 
-def blame(error, tagged, todo_map, learner_folder, server_output=""):
+def blame(error, tagged, todo_map, learner_folder):
     """The TODO a failed check points at: ``tagged`` unless the failure itself says where it came from."""
     if error is None:
         return tagged
@@ -133,7 +137,7 @@ def blame(error, tagged, todo_map, learner_folder, server_output=""):
     for frame in getattr(error, "stuck", None) or []:
         if not WAITING.search(frame.code):  # a thread waiting for input is where it is told to be, not the bug
             places.append((learner_folder / frame.file, frame.line))
-    output = server_output or getattr(error, "server_output", None) or ""
+    output = getattr(error, "server_output", None) or ""
     tracebacks = output.split("Traceback (most recent call last):")
     if len(tracebacks) > 1:
         frames = [(match["file"], int(match["line"])) for match in TRACEBACK_FRAME.finditer(tracebacks[-1])]
