@@ -229,6 +229,28 @@ for _name, (_targets, _needs_symlink) in TRAVERSALS.items():
     probe(_name, "403 or 404 (or 400), no secret", 4)(traversal(_targets, _needs_symlink))
 
 
+def no_file(target, needs_symlink=False):
+    def attempt(lab):
+        if needs_symlink and not lab.symlinks:
+            return "not tried: this system would not make a symlink", None
+        answer = exchange(lab.port, [request([f"GET {target} HTTP/1.1", f"Host: {HOST}"])])
+        return answer.describe(), answer.status == 404
+
+    return attempt
+
+
+probe("a 300-character file name", "404, not an error", 4)(no_file("/static/" + "a" * 300))
+probe("a 5 KB path", "404, not an error", 4)(no_file("/static/" + "d/" * 2500 + "x"))
+probe("a symlink loop in the static folder", "404, not an error", 4)(no_file("/static/loop-a/x", True))
+
+
+@probe("If-Modified-Since in the year 99999999999", "200: a date that cannot be is ignored", 4)
+def impossible_date(lab):
+    answer = exchange(lab.port, [request(["GET /static/index.html HTTP/1.1", f"Host: {HOST}",
+                                          "If-Modified-Since: Wed, 25 Nov 99999999999 16:40:36 GMT"])])
+    return answer.describe(), answer.status == 200
+
+
 # ---------------------------------------------------------------- many clients at once
 
 @probe("100 slowloris clients, 1 byte a second", "others still answered within 1 s", 1)
@@ -365,6 +387,8 @@ def build_site(folder, big_file_size):
         big.truncate(big_file_size)  # sparse: no disk space used, still read byte by byte
     try:
         (static / "escape.txt").symlink_to(folder / "secret.txt")
+        (static / "loop-a").symlink_to(static / "loop-b")  # two links that point at each other
+        (static / "loop-b").symlink_to(static / "loop-a")
         return static, True
     except OSError:
         return static, False  # Windows without developer mode

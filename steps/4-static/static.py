@@ -52,7 +52,9 @@ class StaticFiles:
         """The file (or folder) ``relative`` names inside the root, or ``None`` if it is not inside.
 
         ``relative`` is decoded already: decoding it again would turn ``%252e``
-        into ``.``, an attack that got past real servers.
+        into ``.``, an attack that got past real servers. A path the file system
+        refuses (a name too long for it, a symlink loop) may raise OSError or
+        RuntimeError: ``__call__`` answers those with 404.
         """
         # TODO 1: refuse NUL and backslashes, resolve the path, then check it is inside the resolved root
         # Read: docs/steps/4-static.md#staying-inside-the-root

@@ -66,6 +66,8 @@ LAYOUT = SimpleNamespace(
     changing_file="changing.txt",
     # The time zone the server runs in: see SERVER_TZ.
     time_zone=SERVER_TZ,
+    # Two symlinks in the root that point at each other.
+    loop=("loop-a", "loop-b"),
 )
 LARGE_FILE_BLOCK = 1_000_003
 
@@ -95,6 +97,11 @@ def make_site(base):
             os.symlink(base / target, root / name, target_is_directory=(base / target).is_dir())
         except OSError:
             pass  # Windows without the right to make symlinks: those ways out cannot be tried there
+    try:  # two symlinks that point at each other: resolving either never ends
+        os.symlink(root / LAYOUT.loop[1], root / LAYOUT.loop[0])
+        os.symlink(root / LAYOUT.loop[0], root / LAYOUT.loop[1])
+    except OSError:
+        pass
     return root
 
 

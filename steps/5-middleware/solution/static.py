@@ -52,7 +52,9 @@ class StaticFiles:
         """The file (or folder) ``relative`` names inside the root, or ``None`` if it is not inside.
 
         ``relative`` is decoded already: decoding it again would turn ``%252e``
-        into ``.``, an attack that got past real servers.
+        into ``.``, an attack that got past real servers. A path the file system
+        refuses (a name too long for it, a symlink loop) may raise OSError or
+        RuntimeError: ``__call__`` answers those with 404.
         """
         if "\x00" in relative or "\\" in relative:
             return None
@@ -66,12 +68,17 @@ class StaticFiles:
     def __call__(self, request):
         """Answer ``GET`` for one file: 200 with the file, 304 if the client's copy is current, else 404."""
         relative = request.path_params.get("path", "")
-        path = self.resolve(relative)
-        if path is not None and path.is_dir():
-            path = self.resolve(f"{relative}/{self.index}")  # checked again: the index may be a symlink too
-        if path is None or not path.is_file():
+        try:
+            path = self.resolve(relative)
+            if path is not None and path.is_dir():
+                path = self.resolve(f"{relative}/{self.index}")  # checked again: the index may be a symlink too
+            elif relative.endswith("/"):
+                path = None  # "hello.txt/" asks for a folder, and a file is not one
+            if path is None or not path.is_file():
+                return error_response(HTTPStatus.NOT_FOUND, "There is no such file.")
+            stat = path.stat()
+        except (OSError, RuntimeError):  # a name too long, a symlink loop, a file gone meanwhile: nothing to send
             return error_response(HTTPStatus.NOT_FOUND, "There is no such file.")
-        stat = path.stat()
         etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
         headers = {"ETag": etag, "Last-Modified": formatdate(stat.st_mtime, usegmt=True)}
         if not_modified(request, etag, stat.st_mtime):
