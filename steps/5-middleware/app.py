@@ -5,7 +5,7 @@
     Pipeline(router, [LoggingMiddleware(), CORSMiddleware(), AuthMiddleware(token, ...)])
 
 Every request is logged, every response may be read by pages of other
-origins (CORS), and /api/private asks for ``Authorization: Bearer <token>``.
+origins (CORS), and the private API asks for ``Authorization: Bearer <token>``.
 """
 
 import html
@@ -27,8 +27,10 @@ STATIC_DIR = HERE / "static" if (HERE / "static").is_dir() else HERE.parent / "s
 # default is for the demo only, and is printed on the about page on purpose.
 DEMO_TOKEN = "let-me-in"
 
-# The paths anyone may see; everything else needs the token.
-PUBLIC = ("/", "/about", "/user/*", "/api/data", "/static/*")
+# The private API: these paths, and every path under them, need the token. Everything else is
+# public, so a path that does not exist is a plain 404. A route added under /api/private/ later
+# is private from the start: inside the prefix, what is not listed is refused (default-deny).
+PRIVATE = ("/api/private", "/api/private/*", "/api/echo")
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -46,7 +48,8 @@ PAGE = """<!doctype html>
 """
 
 HOME = """<h1>Your own HTTP server</h1>
-<p>Every page here came from the server you built: sockets, parser, router, static files and middleware.</p>
+<p>Every page here came from MyHTTPServer, the server you built: sockets, parser, router, static files
+and middleware.</p>
 <p id="js-note">If you can read this sentence, the script did not run.</p>
 <ul>
   <li><a href="/about">About this server</a></li>
@@ -100,7 +103,8 @@ def create_app(static_root=STATIC_DIR, token=None):
 
     @router.get("/api/data")
     def data(request):
-        return {"server": "byo-http", "steps": ["socket", "parser", "router", "static", "middleware"]}
+        return {"message": "Hello from your own server", "server": "byo-http",
+                "steps": ["socket", "parser", "router", "static", "middleware"]}
 
     @router.get("/api/private")
     def private(request):
@@ -110,6 +114,6 @@ def create_app(static_root=STATIC_DIR, token=None):
     def echo(request):
         return HTTPResponse(HTTPStatus.OK, request.body, content_type="application/octet-stream")
 
-    # TODO 5: wrap the router in a Pipeline: logging first, then CORS, then auth
+    # TODO 5: wrap the router in a Pipeline: logging first, then CORS, then auth for PRIVATE
     # Read: docs/steps/5-middleware.md#the-finished-site
-    raise NotImplementedError('TODO 5: wrap the router in a Pipeline: logging first, then CORS, then auth (see docs/steps/5-middleware.md#the-finished-site)')
+    raise NotImplementedError('TODO 5: wrap the router in a Pipeline: logging first, then CORS, then auth for PRIVATE (see docs/steps/5-middleware.md#the-finished-site)')

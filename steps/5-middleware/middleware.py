@@ -105,26 +105,35 @@ class CORSMiddleware(Middleware):
 
 
 class AuthMiddleware(Middleware):
-    """Ask for ``Authorization: Bearer <token>`` on every path but the exempt ones.
+    """Ask for ``Authorization: Bearer <token>`` on the protected paths but the exempt ones.
 
-    ``exempt`` lists paths that need no token: an entry ending in "*" covers
-    every path that starts with the rest ("/static/*"), any other entry covers
-    that path alone ("/" is the home page, not the whole site).
+    ``protect`` lists the paths that need the token (every path, by default), and
+    ``exempt`` those among them that do not. In both, an entry ending in "*"
+    covers every path that starts with the rest ("/static/*"), and any other
+    entry covers that path alone ("/" is the home page, not the whole site).
     """
 
-    def __init__(self, token, exempt=("/", "/static/*")):
+    def __init__(self, token, exempt=("/", "/static/*"), protect=("*",)):
         if not token:
             raise ValueError("AuthMiddleware needs a token")
         self.token = token.encode("utf-8")
         self.exempt = tuple(exempt)
+        self.protect = tuple(protect)
 
     def is_exempt(self, path):
-        return any(path.startswith(entry[:-1]) if entry.endswith("*") else path == entry for entry in self.exempt)
+        """True for a path that needs no token: outside what is protected, or listed as exempt."""
+        protected = any(covers(entry, path) for entry in self.protect)
+        return not protected or any(covers(entry, path) for entry in self.exempt)
 
     def before_request(self, request):
         # TODO 4: let exempt paths through; else require "Bearer <token>", compared in constant time; 401 with WWW-Authenticate
         # Read: docs/steps/5-middleware.md#authentication
         raise NotImplementedError('TODO 4: let exempt paths through; else require "Bearer <token>", compared in constant time; 401 with WWW-Authenticate (see docs/steps/5-middleware.md#authentication)')
+
+
+def covers(entry, path):
+    """An entry ending in "*" covers every path that starts with the rest; any other, that path alone."""
+    return path.startswith(entry[:-1]) if entry.endswith("*") else path == entry
 
 
 def unauthorized(challenge):

@@ -187,9 +187,10 @@ def test_a_preflight_is_answered_from_the_settings(learner_module):
 
 @pytest.mark.task(5, needs=(1, 4))
 @pytest.mark.hint("AuthMiddleware's own checks grade its code; this one grades the finished site: create_app "
-                  "puts AuthMiddleware(token, exempt=PUBLIC) in the Pipeline, last.", docs="#the-finished-site")
+                  "puts AuthMiddleware(token, protect=PRIVATE) in the Pipeline, last.",
+                  docs="#the-finished-site")
 def test_the_private_api_needs_the_token(site):
-    """Without the right Bearer token the private API answers 401 with WWW-Authenticate; with it, 200"""
+    """Without the right Bearer token the private API, and any path under it, answers 401; with it, 200"""
     for header, why in ((None, "no Authorization header"), ("Authorization: Token test-token", "another scheme, even with the right token"),
                         ("Authorization: Bearer wrong-token", "the wrong token"),
                         ("Authorization: Bearer test-token-and-more", "a longer token")):
@@ -202,15 +203,23 @@ def test_the_private_api_needs_the_token(site):
     result = exchange(site, request("GET", "/api/private", f"Authorization: Bearer {TOKEN}"))
     response = expect_response(result, 200)
     expect_equal("the private API's answer", json.loads(response.body).get("you are"), "127.0.0.1", sent=result.sent)
+    # Inside the private prefix, a path with no route is refused too: whether it exists is private as well.
+    result = exchange(site, get_request("/api/private/not-yet-written"))
+    if result.response().status != 401:
+        raise result.fail("A path under /api/private/ was answered without a token.",
+                          "401: everything under /api/private/ needs the token, routes to come included",
+                          meaning="Protect the prefix, not a list of routes: a route added there later is "
+                          "private from the start, and nobody learns which private paths exist.")
 
 
 @pytest.mark.task(5, needs=(1, 4))
-@pytest.mark.hint("create_app gives AuthMiddleware the public paths (exempt=PUBLIC), and before_request asks "
-                  "is_exempt(request.path): the path, without the query string.", docs="#exempt-paths")
+@pytest.mark.hint("create_app protects the private API only (protect=PRIVATE), so every other path routes as "
+                  "usual; before_request asks is_exempt(request.path): the path, without the query string.",
+                  docs="#the-finished-site")
 def test_public_pages_need_no_token(site):
-    """The home page, the about page, user pages, /api/data and static files need no token
+    """Pages outside the private API need no token, and a path that does not exist gets 404, not 401
 
-    Each is asked for twice: as it is, and with a query string, which is no part of the path.
+    Each page is asked for twice: as it is, and with a query string, which is no part of the path.
     """
     for path in ("/", "/about", "/user/ada", "/api/data", "/static/style.css",
                  "/?from=home", "/about?lang=en", "/user/ada?tab=posts", "/api/data?pretty=1", "/static/app.js?v=2"):
@@ -222,6 +231,59 @@ def test_public_pages_need_no_token(site):
                               meaning="The exempt paths are paths: match request.path, which has no query "
                               "string, not request.target, which has it.")
         expect_response(result, 200, what=f"200 for {path}, without a token")
+    for path in ("/nonexistent", "/api/datum", "/about/more"):
+        result = exchange(site, get_request(path))
+        if result.response().status == 401:
+            raise result.fail(f"{path} does not exist, and got 401 Unauthorized.",
+                              "404 Not Found: a path that does not exist is not private",
+                              meaning="A token would not make this page exist: a typo must say Not Found. Protect "
+                              "the private API's prefix, and let every other path reach the router.")
+        expect_response(result, 404, what=f"404 for {path}, which does not exist")
+
+
+@pytest.mark.task(5, needs=(1, 2, 3, 4))
+@pytest.mark.hint("The tutorial's suite wants MyHTTPServer on the home page, a \"message\" in /api/data's JSON, "
+                  "and 404 for a path that does not exist: keep the demo site's pages as they are.",
+                  docs="#the-finished-site")
+def test_the_original_tutorials_own_tests_pass(site):
+    """The original tutorial's own test suite passes against the finished site
+
+    Its six tests, as written, with one change: Content-Type is compared by media type, since
+    "text/html; charset=utf-8" is right where the tutorial wrote "text/html".
+    """
+    import requests
+
+    base = f"http://127.0.0.1:{site.port}"
+
+    def get(path):
+        try:
+            return requests.get(base + path, timeout=5)
+        except requests.RequestException as problem:
+            raise CheckFailed(f"requests could not GET {path}: {problem}") from None
+
+    def media_type(response):
+        return (response.headers.get("content-type") or "").split(";")[0].strip()
+
+    tests = [
+        ("/", 200, lambda r: "MyHTTPServer" in r.text, "the home page mentions MyHTTPServer"),
+        ("/about", 200, lambda r: True, "the about page is there"),
+        ("/user/testuser", 200, lambda r: "testuser" in r.text, "the user page shows testuser"),
+        ("/static/demo.html", 200, lambda r: media_type(r) == "text/html", "demo.html is text/html"),
+        ("/api/data", 200, lambda r: media_type(r) == "application/json" and "message" in r.json(),
+         "/api/data is JSON with a \"message\""),
+        ("/nonexistent", 404, lambda r: True, "a path that does not exist gets 404"),
+    ]
+    for path, status, holds, what in tests:
+        response = get(path)
+        try:
+            ok = response.status_code == status and holds(response)
+        except ValueError:  # not JSON
+            ok = False
+        if not ok:
+            raise CheckFailed(f"The tutorial's test fails: {what}.", sent=f"GET {path} (with requests)",
+                              expected=f"{status}, and {what}",
+                              received=f"{response.status_code} {response.reason}, Content-Type: "
+                              f"{response.headers.get('content-type')}, body: {response.text[:200]!r}")
 
 
 class Links(HTMLParser):
