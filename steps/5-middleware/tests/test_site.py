@@ -210,6 +210,12 @@ def test_the_private_api_needs_the_token(site):
                           "401: everything under /api/private/ needs the token, routes to come included",
                           meaning="Protect the prefix, not a list of routes: a route added there later is "
                           "private from the start, and nobody learns which private paths exist.")
+    result = exchange(site, get_request("/api/private?format=json"))
+    if result.response().status != 401:
+        raise result.fail("/api/private with a query string was answered without a token.",
+                          "401: the query string is no part of the path",
+                          meaning="Match request.path, not request.target: with the target, anyone could add "
+                          "?x to a private URL and walk past the token check.")
 
 
 @pytest.mark.task(5, needs=(1, 4))
