@@ -167,6 +167,33 @@ def many_headers(lab):
     return refused(exchange(lab.port, [request(lines)]), {431, 400})
 
 
+def all_refused(lab, heads, statuses):
+    """(got, passed) for several requests that must each be refused with one of ``statuses``."""
+    answers = [exchange(lab.port, [request(lines) + body]) for lines, body in heads]
+    got = sorted({answer.describe() for answer in answers})
+    return ", ".join(got), all(answer.status in statuses for answer in answers)
+
+
+@probe("a Content-Length that is not one number: empty, '5,', '\\xa05', '+5'", "400", 2)
+def odd_content_lengths(lab):
+    post = [f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}"]
+    heads = [([*post, f"Content-Length: {value}"], b"hello") for value in ("", "5,", "\xa05", "+5")]
+    return all_refused(lab, heads, {400})
+
+
+@probe("a Content-Length of 5,000 digits", "400 or 413", 2)
+def endless_content_length(lab):
+    post = [f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", "Content-Length: " + "9" * 5000]
+    return all_refused(lab, [(post, b"hello")], {400, 413})
+
+
+@probe("a LF, CR or NUL inside a header value", "400", 2)
+def control_in_value(lab):
+    get = ["GET / HTTP/1.1", f"Host: {HOST}"]
+    heads = [([*get, f"X-Note: a{character}Content-Length: 5"], b"") for character in ("\n", "\r", "\x00")]
+    return all_refused(lab, heads, {400})
+
+
 # ---------------------------------------------------------------- bodies
 
 @probe("a 100 KB body", "answered, whole body read", 2, "server.py")
