@@ -187,7 +187,7 @@ def replay(step, learner_file, which, results_file=None):
         return 0
     print(f"\n{symbol('✗')} {outcome['name']}")
     facts, advice = split_advice(outcome["message"] or "")
-    print(bounded(facts, results_file))
+    print(bounded(facts, replayed))
     if advice:
         print(advice)
     return 1

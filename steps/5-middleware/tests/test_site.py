@@ -203,19 +203,19 @@ def test_the_private_api_needs_the_token(site):
     result = exchange(site, request("GET", "/api/private", f"Authorization: Bearer {TOKEN}"))
     response = expect_response(result, 200)
     expect_equal("the private API's answer", json.loads(response.body).get("you are"), "127.0.0.1", sent=result.sent)
-    # Inside the private prefix, a path with no route is refused too: whether it exists is private as well.
-    result = exchange(site, get_request("/api/private/not-yet-written"))
-    if result.response().status != 401:
-        raise result.fail("A path under /api/private/ was answered without a token.",
-                          "401: everything under /api/private/ needs the token, routes to come included",
-                          meaning="Protect the prefix, not a list of routes: a route added there later is "
-                          "private from the start, and nobody learns which private paths exist.")
-    result = exchange(site, get_request("/api/private?format=json"))
-    if result.response().status != 401:
-        raise result.fail("/api/private with a query string was answered without a token.",
-                          "401: the query string is no part of the path",
-                          meaning="Match request.path, not request.target: with the target, anyone could add "
-                          "?x to a private URL and walk past the token check.")
+    for target, what, why, meaning in (
+        # Inside the private prefix, a path with no route is refused too: whether it exists is private as well.
+        ("/api/private/not-yet-written", "A path under /api/private/",
+         "everything under /api/private/ needs the token, routes to come included",
+         "Protect the prefix, not a list of routes: a route added there later is private from the start, "
+         "and nobody learns which private paths exist."),
+        ("/api/private?format=json", "/api/private with a query string", "the query string is no part of the path",
+         "Match request.path, not request.target: with the target, anyone could add ?x to a private URL and "
+         "walk past the token check."),
+    ):
+        result = exchange(site, get_request(target))
+        if result.response().status != 401:
+            raise result.fail(f"{what} was answered without a token.", f"401: {why}", meaning=meaning)
 
 
 @pytest.mark.task(5, needs=(1, 4))
