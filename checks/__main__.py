@@ -8,6 +8,7 @@
     python -m checks skip 1         back up your file, then drop in the reference solution
     python -m checks serve 1        run your server on 127.0.0.1:8080;  --port / --host to change
     python -m checks watch 1        grade again every time you save
+    python -m checks replay 1 3     run failure 3 of the last report again, showing every byte it sent and received
     python -m checks notebook 1     open step 1's notebook in Jupyter ("lab" for the lab's)
     python -m checks bench [5]      your server's speed next to ThreadingHTTPServer;  --solution, --file F
     python -m checks attack [5]     hostile clients against your server, each probe judged;  --solution, --file F

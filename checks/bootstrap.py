@@ -29,6 +29,7 @@ NEEDS_PACKAGES = {
     "check": GRADING,
     "progress": GRADING,
     "watch": GRADING,
+    "replay": GRADING,
     "mutants": GRADING,
     "docs": ("docs",),
     "build-docs": ("docs",),
