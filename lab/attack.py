@@ -194,6 +194,26 @@ def control_in_value(lab):
     return all_refused(lab, heads, {400})
 
 
+@probe("no Host, two Hosts, 'Host: a b', 'Host: u@evil/x' in HTTP/1.1", "400", 2)
+def bad_hosts(lab):
+    get = ["GET / HTTP/1.1"]
+    heads = [(get, b""), ([*get, "Host: a", "Host: b"], b""), ([*get, "Host: a b"], b""), ([*get, "Host: u@evil/x"], b"")]
+    return all_refused(lab, heads, {400})
+
+
+@probe("lines ended by a lone LF or a lone CR", "400 at once", 2)
+def lone_line_ends(lab):
+    answers = [exchange(lab.port, [f"GET / HTTP/1.1{end}Host: {HOST}{end}{end}".encode()]) for end in ("\n", "\r")]
+    got = ", ".join(f"{answer.describe()} in {answer.seconds:.1f} s" for answer in answers)
+    return got, all(answer.status == 400 and answer.seconds < IDLE_TIMEOUT / 2 for answer in answers)
+
+
+@probe("a full URL as the target (GET http://host/ HTTP/1.1)", "200", 2)
+def absolute_form(lab):
+    answer = exchange(lab.port, [request([f"GET http://{HOST}:{lab.port}/ HTTP/1.1", f"Host: {HOST}"])])
+    return answer.describe(), answer.status == 200
+
+
 # ---------------------------------------------------------------- bodies
 
 @probe("a 100 KB body", "answered, whole body read", 2, "server.py")

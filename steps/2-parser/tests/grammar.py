@@ -17,8 +17,10 @@ Where the course is stricter than h11, or leaves a choice the RFC leaves open,
 the ``Oddity`` says so, and the comparison follows it (docs/steps/2-parser.md,
 "Where the course is stricter than h11", says the same to learners):
 
-* the target must be origin-form (it starts with /) and printable ASCII: 400.
-  h11 takes any visible bytes: ``*``, a full URL, ``host:port``;
+* the target must be origin-form (it starts with /) or absolute-form (a full
+  http:// URL), and printable ASCII: 400. h11 takes any visible bytes: ``*``,
+  ``host:port``. parse_request hands a full URL on as a path, its host as the
+  Host field (RFC 9112, section 3.2.2): ``as_served()`` reads h11's answer so;
 * only HTTP/1.0 and HTTP/1.1 are spoken: 505. h11 reads any ``HTTP/x.y``;
 * ``Transfer-Encoding`` is refused: 501, or 400 beside ``Content-Length``.
   h11 reads chunked bodies;
@@ -29,12 +31,12 @@ the ``Oddity`` says so, and the comparison follows it (docs/steps/2-parser.md,
 * a control character in a header value other than CR, LF and NUL: the course
   refuses it, h11 lets most through (real cookies carry some). RFC 9110,
   section 5.5 allows both, so either passes;
-* a lone LF in a header line: the course ends lines at CRLF only, so it is a
-  control character in a value, refused; h11 takes it for a line end.
+* a lone LF in a header line: the course ends lines at CRLF only and refuses
+  a lone CR or LF with 400; h11 takes a lone LF for a line end.
   RFC 9112, section 2.2 allows both, so either passes;
 * h11 refuses an HTTP/1.1 request without exactly one ``Host`` (RFC 9112,
-  section 3.2); the course's parser does not look at ``Host``, so every drawn
-  request has exactly one, and the question never comes up.
+  section 3.2), and so does the course; the course also refuses a ``Host``
+  that is not a host and port (``a b``), which h11 lets through.
 """
 
 import string
@@ -63,6 +65,10 @@ FIELD_NAMES = ("Accept", "User-Agent", "X-Thing", "Cookie", "Referer", "accept-l
                "If-None-Match", "Authorization", "X-Trace-Id", "x", "X-!#$%&'*+.^_`|~09", "x_underscore", "1234",
                "A-Very-Long-Field-Name-Indeed")  # none that h11 interprets: no Host, Content-Length, Connection...
 HOSTS = (b"example.com", b"127.0.0.1:8080", b"localhost", b"[::1]:8080", b"xn--caf-dma.example")
+# Host values that are not uri-host [":" port] (RFC 9110, section 7.2); h11 lets them all through.
+BAD_HOSTS = (b"a b", b"u@evil/x", b"evil.example/x", b"[::1", b"example.com:80a", b"a,b")
+# The start of a full URL as a target (absolute-form); an origin-form target follows it.
+URL_STARTS = (b"http://example.com", b"HTTP://Example.com:8080", b"https://[::1]")
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ PARTS = {
     "header": "parse_headers (TODO 2)",
     "target": "split_target (TODO 3)",
     "framing": "parse_request (TODO 4), with the given body_length()",
+    "host": "parse_request (TODO 4), with the given check_host()",
     "body": "parse_request (TODO 4)",
 }
 
@@ -180,8 +187,7 @@ def request_lines(draw, valid=False, odds=2):
             after = space
         oddities.append(Oddity(f"{shown(space)} {kind} the request line's three parts"))
     elif kind == "absolute":
-        target = b"http://example.com" + target
-        oddities.append(Oddity("a full URL as the target (absolute-form, for proxies): the course wants origin-form"))
+        target = draw(st.sampled_from(URL_STARTS)) + target  # absolute-form: a server MUST accept it
     elif kind == "asterisk":
         target = b"*"
         oddities.append(Oddity("the target * (asterisk-form, for OPTIONS *): the course wants origin-form"))
@@ -401,6 +407,8 @@ def requests(draw, valid=False):
             name = draw(st.sampled_from((b"Content-Length", b"content-length", b"CONTENT-LENGTH")))
             before, after = draw(spaces_around)
             lines = insert_line(draw, lines, name + b":" + before + value + after)
+    lines, odd = host_oddity(draw, lines, line.endswith(b"HTTP/1.0"), valid)
+    oddities += odd
     coding = sometimes(draw, valid, [b"chunked", b"gzip, chunked", b"identity", b"Chunked"], odds=14)
     if coding is not None:
         lines = insert_line(draw, lines, b"Transfer-Encoding: " + coding)
@@ -413,6 +421,25 @@ def requests(draw, valid=False):
     after = b"" if framing == "short" else draw(st.sampled_from((b"", b"GET /next HTTP/1.1\r\n")))
     cut = draw(st.integers(0, len(message) - 1))
     return Case(message + after, len(message), tuple(oddities), cut)
+
+
+def host_oddity(draw, lines, http_1_0, valid, odds=12):
+    """``(lines, [Oddity])``: the one Host line kept, about once in ``odds`` dropped, doubled or spoiled."""
+    kind = sometimes(draw, valid, ["no host", "two hosts", "bad host"], odds)
+    at = next(index for index, line in enumerate(lines) if line[:5].lower() == b"host:")
+    if kind == "no host":
+        lines = lines[:at] + lines[at + 1:]
+        return lines, [] if http_1_0 else [Oddity("no Host field in an HTTP/1.1 request (RFC 9112, section 3.2)",
+                                                  part="host")]
+    if kind == "two hosts":
+        lines = insert_line(draw, lines, b"Host: " + draw(st.sampled_from(HOSTS)))
+        return lines, [Oddity("two Host fields (RFC 9112, section 3.2)", part="host")]
+    if kind == "bad host":
+        bad = draw(st.sampled_from(BAD_HOSTS))
+        lines = [*lines[:at], b"Host: " + bad, *lines[at + 1:]]
+        return lines, [Oddity(f"the Host field is {shown(bad)}, which is not a host and port: h11 lets it through, "
+                              "RFC 9112, section 3.2 asks for 400", part="host")]
+    return lines, []
 
 
 # --- h11's reading -------------------------------------------------------------------------------------
@@ -468,6 +495,26 @@ def h11_reads(data):
         path=unquote(path),  # split_target's job, as the course defines it (TODO 3)
         query_params=parse_qs(query, keep_blank_values=True),
     )
+
+
+def as_served(reading):
+    """h11's reading of a request as the course's parse_request hands it on: a full URL becomes its path.
+
+    RFC 9112, section 3.2.2: a server takes the host from an absolute-form target, whatever the Host
+    field says. The course's check_host() puts that host in the Host field (last, in place of any
+    other) and keeps the path and query as the target.
+    """
+    if reading.outcome != "request" or not reading.target.lower().startswith(("http://", "https://")):
+        return reading
+    scheme_end = reading.target.index("://") + 3
+    authority, slash, rest = reading.target[scheme_end:].partition("/")
+    authority, question, query = authority.partition("?")
+    target = "/" + rest if slash else "/" + question + query
+    path, _, query = target.partition("?")
+    headers = [(name, value) for name, value in reading.headers if name != "host"] + [("host", authority)]
+    return Reading("request", method=reading.method, target=target, version=reading.version, headers=headers,
+                   body=reading.body, used=reading.used, path=unquote(path),
+                   query_params=parse_qs(query, keep_blank_values=True))
 
 
 @dataclass

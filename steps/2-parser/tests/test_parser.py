@@ -204,7 +204,8 @@ def judge(function_name, sent, oddities, expected, got, compared, diagnose=None)
 
 @pytest.mark.task(1)
 @pytest.mark.hint(
-    "Split the line on single spaces: exactly three parts. Decode them (ASCII) into str.",
+    "Split the line on single spaces: exactly three parts. Decode them (ASCII) into str. A target may be a "
+    "path (/a?b=1) or a full URL (http://host/a): ABSOLUTE_FORM.match(target) recognises the second.",
     docs="#the-request-line",
 )
 def test_request_line_is_split(request_module):
@@ -213,10 +214,12 @@ def test_request_line_is_split(request_module):
         (b"GET / HTTP/1.1", ("GET", "/", "HTTP/1.1")),
         (b"POST /a/b?c=d HTTP/1.0", ("POST", "/a/b?c=d", "HTTP/1.0")),
         (b"DELETE /files/x%20y HTTP/1.1", ("DELETE", "/files/x%20y", "HTTP/1.1")),
+        (b"GET http://example.com:8080/a?b=1 HTTP/1.1", ("GET", "http://example.com:8080/a?b=1", "HTTP/1.1")),
     ]:
         got = call(request_module.parse_request_line, line)
         expect_equal(f"parse_request_line({short(line)})", got, expected, sent=line,
-                     meaning="The target stays exactly as sent; decoding it is split_target's job.")
+                     meaning="The target stays exactly as sent; decoding it is split_target's job. A full "
+                     "http:// URL is a valid target too (absolute-form): a server MUST accept it.")
 
 
 @pytest.mark.task(1)
@@ -234,6 +237,7 @@ def test_bad_request_lines_are_refused(request_module):
         (b"GET / HTTP/1.1 please", "it has four parts"),
         (b"G@T / HTTP/1.1", "@ is not allowed in a method"),
         (b"GET index.html HTTP/1.1", "the target does not start with /"),
+        (b"CONNECT example.com:443 HTTP/1.1", "host:port is a target for proxies, not for this server"),
         (b"GET /a\nb HTTP/1.1", "a line feed inside the target would let it say two things"),
         (b"GET /caf\xe9 HTTP/1.1", "a target is ASCII: a client sends \u00e9 as %C3%A9, never as a raw byte"),
         (b"GET / HTTX/1.1", "the version is not HTTP/x.y"),
@@ -264,6 +268,7 @@ def test_request_lines_agree_with_h11(request_module):
 @course_settings(max_examples=100)
 @given(drawn=grammar.request_lines())
 @example(drawn=(b"GET  / HTTP/1.1", []))
+@example(drawn=(b"GET http://example.com/a?b=1 HTTP/1.1", []))
 @example(drawn=(b"GET\t/ HTTP/1.1", []))
 @example(drawn=(b"GET / HTTP/1.1\x0c", []))
 @example(drawn=(b"GET /caf\xc3\xa9 HTTP/1.1", [Oddity("the raw bytes of \u00e9 in the target")]))
@@ -467,7 +472,7 @@ def test_limits_are_enforced(request_module):
                    why="Content-Length (11) is over max_body (10): refuse before reading the body")
     # A limit is the most that is allowed: exactly that much passes, whole or still arriving.
     line_at_limit = b"GET /" + b"a" * (8192 - len(b"GET / HTTP/1.1")) + b" HTTP/1.1"
-    head_start = b"GET / HTTP/1.1\r\nX-Filler: "
+    head_start = b"GET / HTTP/1.1\r\nHost: x\r\nX-Filler: "
     head_at_limit = head_start + b"f" * (64 * 1024 - len(head_start))
     parse = request_module.parse_request
     for data, shown, what in [
@@ -510,6 +515,67 @@ def test_bad_content_length_is_refused(request_module):
 
 @pytest.mark.task(4, needs=(1, 2, 3))
 @pytest.mark.hint(
+    "Search the head so far with LONE_CR_OR_LF before you wait for more: a match is a 400 at once. "
+    "Search all of data while the head has not ended, and only the head once it has.",
+    docs="#a-line-ends-with-crlf",
+)
+def test_a_lone_cr_or_lf_is_refused_at_once(request_module):
+    """A line that ends with a CR or LF alone is refused with 400 as soon as it arrives, not waited on"""
+    for data, why in [
+        (b"GET / HTTP/1.1\nHost: x\n\n", "every line ends with a lone LF: the blank line CRLF CRLF never comes"),
+        (b"GET / HTTP/1.1\rHost: x\r\r", "every line ends with a lone CR"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\nX-B: 2\r\n", "a lone LF inside the head, which has not ended yet"),
+        (b"GET / HTTP/1.1\r\nHost: x\rX-B: 2\r\n\r\n", "a lone CR inside a complete head"),
+    ]:
+        expect_refusal(request_module.HTTPError, request_module.parse_request, data, status=HTTPStatus.BAD_REQUEST,
+                       why=why + ": refuse it now, instead of waiting for a CRLF")
+    for data, what in [
+        (b"GET / HTTP/1.1\r\nHost: x\r", "a CR at the very end is not lone yet: its LF may come in the next recv()"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\na\nb\r",
+         "the body is bytes, not lines: a CR or LF there is data"),
+    ]:
+        try:
+            call(request_module.parse_request, data, expected_errors=(request_module.HTTPError,))
+        except request_module.HTTPError as refused:
+            raise CheckFailed("parse_request refused a request that has no lone CR or LF in its head.",
+                              sent=data, expected=f"no HTTPError: {what}",
+                              received=f"HTTPError {getattr(refused, 'status', '?')}: {refused}",
+                              meaning="Look for a lone CR or LF in the head only (data up to the blank line, "
+                              "or all of it while the head is still arriving), with LONE_CR_OR_LF.") from None
+
+
+@pytest.mark.task(4, needs=(1, 2, 3))
+@pytest.mark.hint(
+    "After parsing the head, call the given check_host(target, version, headers) and use the target it "
+    "returns: it refuses a missing, doubled or invalid Host, and turns a full URL into its path.",
+    docs="#which-host",
+)
+def test_the_host_is_checked_and_a_full_url_becomes_a_path(request_module):
+    """An HTTP/1.1 request needs one valid Host (else 400); a full URL as the target is served as its path"""
+    for fields_, why in [
+        (b"", "an HTTP/1.1 request without a Host field"),
+        (b"Host: a\r\nHost: b\r\n", "two Host fields: which site is this for?"),
+        (b"Host: a b\r\n", "a space cannot be part of a host name"),
+        (b"Host: user@evil.example/x\r\n", "a Host is a host and a port, not a URL with a user name"),
+    ]:
+        expect_refusal(request_module.HTTPError, request_module.parse_request,
+                       b"GET / HTTP/1.1\r\n" + fields_ + b"\r\n", status=HTTPStatus.BAD_REQUEST, why=why)
+    old = b"GET /old HTTP/1.0\r\n\r\n"
+    request, _ = call(request_module.parse_request, old)
+    expect_equal("request.path of an HTTP/1.0 request without Host", request.path, "/old", sent=old,
+                 meaning="HTTP/1.0 came before the Host field, so an HTTP/1.0 request may leave it out.")
+    full = b"GET http://example.com:8080/a%20b?x=1 HTTP/1.1\r\nHost: other.example\r\n\r\n"
+    request, _ = call(request_module.parse_request, full)
+    expect_equal("(request.target, request.path, request.query_params, request.headers['Host'])",
+                 (request.target, request.path, request.query_params, request.headers.get("Host")),
+                 ("/a%20b?x=1", "/a b", {"x": ["1"]}, "example.com:8080"), sent=full,
+                 meaning="A full URL names the host itself, and RFC 9112 (section 3.2.2) says it wins over "
+                 "Host. check_host() returns the path to use as the target, so the rest of the server never "
+                 "sees a URL.")
+
+
+@pytest.mark.task(4, needs=(1, 2, 3))
+@pytest.mark.hint(
     "Find the end of the head with data.find(b\"\\r\\n\\r\\n\"), split the head on \\r\\n only, let "
     "body_length() read Content-Length, wait for exactly that many body bytes, and return "
     "(request, used).",
@@ -534,7 +600,7 @@ def test_parse_request_agrees_with_h11(request_module):
                           after=b"GET /next HTTP/1.1\r\n"))
 def parse_request_agrees(request_module, case):
     parse, HTTPError = request_module.parse_request, request_module.HTTPError
-    reading = grammar.h11_reads(case.data)
+    reading = grammar.as_served(grammar.h11_reads(case.data))
     expected = grammar.expectation(case.oddities, reading)
     given_text = f"parse_request was given these {len(case.data)} bytes, with max_body={case.max_body}"
     if len(case.data) > case.length:

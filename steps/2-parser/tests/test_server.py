@@ -238,7 +238,7 @@ BAD_REQUESTS = [
     bad_request(b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, 1, "a method that is not a token gets 400"),
     bad_request(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, 1, "an unsupported version gets 505"),
     bad_request(b"GET  /two/spaces HTTP/1.1\r\nHost: x\r\n\r\n", 400, 1, "two spaces in the request line get 400"),
-    bad_request(b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400, 2, "a header line without a colon gets 400"),
+    bad_request(b"GET / HTTP/1.1\r\nHost: x\r\nJust words\r\n\r\n", 400, 2, "a header line without a colon gets 400"),
     bad_request(b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % n for n in range(101)) + b"\r\n", 431, 2,
                 "more than 100 headers get 431"),
     bad_request(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, 4, "a request line over 8 KiB gets 414"),
@@ -249,6 +249,9 @@ BAD_REQUESTS = [
                 "Content-Length with Transfer-Encoding gets 400"),
     bad_request(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: five\r\n\r\nhello", 400, 4,
                 "a Content-Length that is not a number gets 400"),
+    bad_request(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400, 4, "an HTTP/1.1 request without Host gets 400"),
+    bad_request(b"GET / HTTP/1.1\nHost: x\n\n", 400, 4,
+                "lines ended by a lone LF get 400 at once, not 408 after the timeout"),
 ]
 
 

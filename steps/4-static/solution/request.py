@@ -37,6 +37,15 @@ HTTP_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 # A target is printable ASCII (RFC 3986): a stray line feed or tab would let it say two things at once,
 # and a raw byte above 127 has no agreed meaning (a client sends "é" as %C3%A9).
 NOT_PRINTABLE_ASCII = re.compile(rb"[^\x21-\x7e]")
+# absolute-form (RFC 9112, section 3.2.2): the full URL a client sends to a proxy, "http://host:port/path".
+# A server must accept it too; check_host() turns it into origin-form ("/path") for the rest of the server.
+ABSOLUTE_FORM = re.compile(rb"https?://(?P<authority>[^/?#]*)", re.IGNORECASE)
+# Host = uri-host [ ":" port ] (RFC 9110, section 7.2): a name (or IPv4 address) of letters, digits and
+# -._~!$&'()*+,;=%, or an IPv6 address in brackets, then perhaps a port. No space, no "@", no "/".
+HOST_VALUE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
+# A line ends with CRLF. A CR or LF alone is refused at once: waiting for a CRLF that never comes
+# would hold the connection, and a neighbour that reads a lone LF as a line end would disagree with us.
+LONE_CR_OR_LF = re.compile(rb"\r(?=[^\n])|(?<!\r)\n")
 # field-value = *field-content; field-vchar = VCHAR / obs-text (RFC 9110, section 5.5): visible characters,
 # bytes above 127, and spaces and tabs between them. Any other control character is refused: a CR, LF or
 # NUL in a value is "invalid and dangerous" (a stray line feed lets one header smuggle in another).
@@ -135,8 +144,9 @@ def parse_request_line(line):
     method, target, version = parts
     if not TOKEN.fullmatch(method):
         raise HTTPError(HTTPStatus.BAD_REQUEST, "the method is not a valid token")
-    if not target.startswith(b"/") or NOT_PRINTABLE_ASCII.search(target):
-        raise HTTPError(HTTPStatus.BAD_REQUEST, "the target must start with / and be printable ASCII, with no spaces")
+    if not (target.startswith(b"/") or ABSOLUTE_FORM.match(target)) or NOT_PRINTABLE_ASCII.search(target):
+        raise HTTPError(HTTPStatus.BAD_REQUEST,
+                        "the target must start with / (or be a full http:// URL) and be printable ASCII, with no spaces")
     if not HTTP_VERSION.fullmatch(version):
         raise HTTPError(HTTPStatus.BAD_REQUEST, "the version must look like HTTP/1.1")
     if version.decode("ascii") not in SUPPORTED_VERSIONS:
@@ -193,6 +203,31 @@ def body_length(headers, max_body):
     return int(digits)
 
 
+def check_host(target, version, headers):
+    """Check which host the request is for (RFC 9112, section 3.2); return the target in origin-form.
+
+    An HTTP/1.1 request names its host in exactly one valid ``Host`` field, or it gets 400: a server
+    that guesses the host can be steered to the wrong site. A full URL as the target (absolute-form)
+    names the host itself: its host replaces the ``Host`` field, and its path is what is returned.
+    """
+    hosts = headers.get_all("Host")
+    if len(hosts) > 1:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "the Host field is given more than once")
+    if not hosts and version == "HTTP/1.1":
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "an HTTP/1.1 request must name its host in a Host field")
+    if hosts and not HOST_VALUE.fullmatch(hosts[0]):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "the Host field is not a host name with an optional :port")
+    absolute = ABSOLUTE_FORM.match(target.encode("latin-1"))
+    if not absolute:
+        return target
+    authority = absolute["authority"].decode("latin-1")
+    if not authority or not HOST_VALUE.fullmatch(authority):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "the URL in the request line has no valid host")
+    headers["Host"] = authority  # the URL's host wins over the Host field (RFC 9112, section 3.2.2)
+    path = target[absolute.end():]
+    return path if path.startswith("/") else "/" + path
+
+
 def parse_request(data, max_body=MAX_BODY_BYTES):
     """Parse ``data``, the bytes received so far.
 
@@ -206,11 +241,14 @@ def parse_request(data, max_body=MAX_BODY_BYTES):
         raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG, f"the request line is over {MAX_REQUEST_LINE_BYTES} bytes")
     if (head_end == -1 and len(data) > MAX_HEAD_BYTES) or head_end > MAX_HEAD_BYTES:
         raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the head is over {MAX_HEAD_BYTES} bytes")
+    if LONE_CR_OR_LF.search(data if head_end == -1 else data[:head_end]):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "a line of the head ends with a CR or LF alone, not CRLF")
     if head_end == -1:
         return None  # the head is still arriving
     request_line, *header_lines = data[:head_end].split(CRLF)
     method, target, version = parse_request_line(request_line)
     headers = parse_headers(header_lines)
+    target = check_host(target, version, headers)
     length = body_length(headers, max_body)
     body_start = head_end + len(END_OF_HEAD)
     if len(data) < body_start + length:
