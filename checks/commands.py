@@ -334,7 +334,7 @@ def do_serve(args):
     print(f"{step.title}: running {rel(step.main_file)}. Try: curl -v http://{args.host}:{args.port}/", flush=True)
     try:
         spec.loader.exec_module(module)
-        module.main(["--host", args.host, "--port", str(args.port)])
+        return module.main(["--host", args.host, "--port", str(args.port)]) or 0  # 1: stopped with requests cut off
     except NotImplementedError as todo:
         print(f"Your server can't run yet: {todo}", file=sys.stderr)
         return 1
@@ -347,7 +347,6 @@ def do_serve(args):
               "server may be refused by its last connections: set SO_REUSEADDR before bind() "
               "(docs/troubleshooting.md#port-already-in-use).", file=sys.stderr)
         return 1
-    return 0
 
 
 SUMMARY_LINE = re.compile(r"^Step \d+ — .*: \d+/\d+ checks passing$", re.M)

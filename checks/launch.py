@@ -98,6 +98,9 @@ def main(argv):
 
     options = json.loads(options_json)
     slow_path = options.pop("slow_path", None)
+    spare_files = options.pop("spare_files", None)
+    if spare_files is not None:
+        limit_open_files(spare_files)
     try:
         server = server_class(HOST, 0, **options)
         server.start()
@@ -144,6 +147,19 @@ def obey(control, running):
                 control.write(json.dumps({"event": "stopped", **report}) + "\n")
                 control.flush()
     os._exit(0)
+
+
+def limit_open_files(spare):
+    """Let this process open only ``spare`` more files (and sockets) than it has open now.
+
+    Running out of file descriptors is how a server under a flood of connections first breaks: then
+    accept() raises EMFILE. A low limit lets a check see that without opening a thousand connections.
+    """
+    import resource  # not on Windows
+
+    open_now = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 16
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(open_now + spare, hard), hard))
 
 
 def slowed(handler, slow_path):

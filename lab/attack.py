@@ -16,6 +16,7 @@ import socket
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from checks.course import ROOT
 from checks.learner_server import LearnerServer, shown_path
 from checks.report import CheckFailed
 
-from .clients import HOST, download, exchange, get
+from .clients import HOST, Answer, download, exchange, get, trickle
 from .load import raise_file_limit
 
 IDLE_TIMEOUT = 2.0  # seconds: the server is started with this idle_timeout
@@ -65,6 +66,7 @@ class Lab:
     quick: bool
     symlinks: bool  # whether the traversal site could have its symlink
     big_file_size: int
+    options: dict  # what the server was started with
 
     @property
     def port(self):
@@ -243,6 +245,124 @@ def missing_body(lab):
     answer = exchange(lab.port, [head], deadline=IDLE_TIMEOUT + 3)
     got = f"{answer.describe()} after {answer.seconds:.1f} s"
     return got, answer.status == 408
+
+
+@probe("Expect: 100-continue, the body sent only after the go-ahead", "100 Continue, then the answer", 2,
+       "server.py")
+def expect_continue(lab):
+    body = b"sent when asked"
+    head = request([f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}",
+                    "Expect: 100-continue"])
+    with socket.create_connection((HOST, lab.port), timeout=IDLE_TIMEOUT + 2) as client:
+        client.sendall(head)
+        interim = bytearray()
+        while not interim.endswith(b"\r\n\r\n") and (chunk := client.recv(1)):
+            interim += chunk
+        if not interim.startswith(b"HTTP/1.1 100 "):
+            return f"{bytes(interim[:30])!r} instead of 100 Continue", False
+        client.sendall(body)
+        answer = exchange_rest(client)
+    return f"100, then {answer.describe()}", answer.status is not None and answer.status not in (400, 408, 500)
+
+
+def exchange_rest(client):
+    """What the server sends on ``client`` until it closes, as an Answer."""
+    began, received = time.monotonic(), bytearray()
+    try:
+        while chunk := client.recv(65536):
+            received += chunk
+    except OSError:
+        pass
+    return Answer(bytes(received), time.monotonic() - began, True)
+
+
+@probe("Expect: something other than 100-continue", "417", 2, "server.py")
+def unknown_expectation(lab):
+    return refused(exchange(lab.port, [request(["GET / HTTP/1.1", f"Host: {HOST}", "Expect: the-moon"])]), {417})
+
+
+@probe("a 1 GB body declared, 4 MB of it sent before reading", "413, read whole (no reset)", 2, "server.py")
+def refused_while_sending(lab):
+    head = request([f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {10 ** 9}"])
+    answer = exchange(lab.port, [head + b"x" * (4 * MIB)], deadline=10)
+    return answer.describe(), answer.status == 413 and not answer.error
+
+
+@contextmanager
+def own_server(lab, **settings):
+    """A second server from the same file, with smaller limits, so that a probe of them is quick."""
+    server = LearnerServer(lab.server.learner_file, {**lab.options, **settings}, step_number=lab.step)
+    try:
+        try:
+            server.start()
+        except CheckFailed:
+            shown = ", ".join(f"{name}={value}" for name, value in settings.items())
+            raise NotMeasured(f"not measured: the server would not start with {shown} "
+                              "(does its HTTPServer take that setting? The starter's does)") from None
+        yield server
+    finally:
+        server.close()
+
+
+class NotMeasured(Exception):
+    """A probe that could not be run against this server; its message says why."""
+
+
+@probe("a head that trickles in for longer than the head timeout", "408 at the head timeout (set to 1 s)", 2,
+       "server.py")
+def trickled_head(lab):
+    with own_server(lab, head_timeout=1.0) as server:
+        answer = trickle(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200, gap=0.1,
+                         deadline=IDLE_TIMEOUT + 4)
+    got = f"{answer.describe()} after {answer.seconds:.1f} s"
+    return got, answer.status == 408 and answer.seconds < IDLE_TIMEOUT + 1
+
+
+@probe("a body that trickles in at 10 bytes a second", "408 once below the minimum rate (set to 100 B/s)", 2,
+       "server.py")
+def trickled_body(lab):
+    with own_server(lab, min_body_rate=100) as server:
+        head = request([f"POST {lab.echo_path} HTTP/1.1", f"Host: {HOST}", "Content-Length: 1000"])
+        answer = trickle(server.port, b"b" * 1000, gap=0.1, deadline=IDLE_TIMEOUT + 6, first=head)
+    got = f"{answer.describe()} after {answer.seconds:.1f} s"
+    return got, answer.status == 408 and answer.seconds < IDLE_TIMEOUT + 4
+
+
+@probe("more connections than the connection cap (set to 20)", "503 with Retry-After, then served again", 2,
+       "server.py")
+def over_the_cap(lab):
+    with own_server(lab, max_connections=20) as server:
+        holders = [socket.create_connection((HOST, server.port), timeout=5) for _ in range(20)]
+        try:
+            over = get(server.port)
+        finally:
+            for client in holders:
+                client.close()
+        retry_after = b"\r\nretry-after:" in over.raw.partition(b"\r\n\r\n")[0].lower()
+        deadline, after = time.monotonic() + 5, None
+        while (after is None or after.status != 200) and time.monotonic() < deadline:
+            after = get(server.port)  # the held connections free their places as their threads notice
+    got = f"{over.describe()}{' with Retry-After' if retry_after else ''}, then {after.describe()}"
+    return got, over.status == 503 and retry_after and after.status == 200
+
+
+@probe("more connections than the server has file descriptors", "still serving once they close", 1)
+def out_of_files(lab):
+    with own_server(lab, spare_files=16) as server:
+        flood = [socket.create_connection((HOST, server.port), timeout=5) for _ in range(48)]
+        try:
+            deadline = time.monotonic() + 3
+            while "Too many open files" not in server.output() and time.monotonic() < deadline:
+                if server.exit_code is not None:
+                    break
+                time.sleep(0.05)  # polling the server's output for the moment accept() fails
+        finally:
+            for client in flood:
+                client.close()
+        if server.exit_code is not None or server.crash is not None:
+            return f"the server stopped: {server.crash_text() or f'exit code {server.exit_code}'}", False
+        after = get(server.port)
+    return f"GET / afterwards: {after.describe()}", after.status == 200
 
 
 # ---------------------------------------------------------------- escaping the static folder
@@ -475,7 +595,7 @@ def run(step, learner_file, label, only=None, quick=False, out_dir=None, say=pri
             except CheckFailed as failure:
                 raise AttackError(f"{failure.summary}\nThe attack needs a working server: "
                                   f"run `make check STEP={step.number}` first.") from None
-            lab = Lab(server, step.number, quick, symlinks, big_file_size)
+            lab = Lab(server, step.number, quick, symlinks, big_file_size, options)
             say(f"Step {step.number}: attacking {shown_path(learner_file)} on 127.0.0.1:{server.port} "
                 f"(idle timeout {IDLE_TIMEOUT:g} s). Each probe is followed by GET /, which must get 200.\n")
             verdicts = []
@@ -507,6 +627,8 @@ def attempt(lab, name, expected, since, function, say):
         errors_before = len(lab.server.thread_errors)
         try:
             got, passed = function(lab)
+        except NotMeasured as why:
+            got, passed = str(why), None
         except OSError as problem:
             got, passed = f"the probe's client failed: {problem.strerror or problem}", False
         if passed is not None:

@@ -4,6 +4,7 @@ Every call has a deadline: a probe never waits on a server for longer than it sa
 """
 
 import re
+import select
 import socket
 import time
 from dataclasses import dataclass
@@ -59,6 +60,29 @@ def exchange(port, pieces, pause=0.0, deadline=5.0):
                     closed = True
                     break
                 received += chunk
+        except TimeoutError:
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            error, closed = "reset", True
+    return Answer(bytes(received), time.monotonic() - began, closed, error)
+
+
+def trickle(port, data, gap, deadline=5.0, first=b""):
+    """Send ``first``, then ``data`` a byte every ``gap`` seconds until the server answers or ``deadline``."""
+    began = time.monotonic()
+    received, closed, error = bytearray(), False, ""
+    with socket.create_connection((HOST, port), timeout=deadline) as client:
+        try:
+            client.sendall(first)
+            for byte in data:
+                client.sendall(bytes([byte]))
+                # Waiting for the answer paces the trickle: select() returns at once when one comes.
+                if select.select([client], [], [], gap)[0] or time.monotonic() - began > deadline:
+                    break
+            client.settimeout(max(0.1, deadline - (time.monotonic() - began)))
+            while chunk := client.recv(65536):
+                received += chunk
+            closed = True
         except TimeoutError:
             pass
         except (ConnectionResetError, BrokenPipeError):

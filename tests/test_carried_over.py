@@ -17,6 +17,8 @@ INTENDED_CHANGES = {
     ("2-parser", "server.py", "HTTPServer.__init__"): "takes a handler and a body limit",
     ("2-parser", "server.py", "HTTPServer.handle_client"): "reads a whole request and answers errors",
     ("2-parser", "server.py", "main"): "configures logging",
+    ("2-parser", "server.py", "HTTPServer.serve_forever"): "hands each client to dispatch(), which caps the connections",
+    ("2-parser", "server.py", "HTTPServer.wait_until_idle"): "waits on the count of connections dispatch() keeps",
     ("3-router", "response.py", "HTTPResponse.to_bytes"): "send_body for HEAD; no Content-Length on 204",
     ("3-router", "server.py", "HTTPServer.__init__"): "the demo app is the default handler",
     ("3-router", "server.py", "HTTPServer.handle_client"): "leaves out the body of every HEAD answer",

@@ -125,7 +125,7 @@ def test_attack_on_the_reference_solution_passes_every_probe(tmp_path):
     verdicts = json.loads((tmp_path / "step5-solution.json").read_text())
     failed = [verdict for verdict in verdicts if verdict["passed"] is not True]
     assert not failed and finished.returncode == 0, finished.stdout + finished.stderr
-    assert len(verdicts) == len(attack.PROBES) == 30
+    assert len(verdicts) == len(attack.PROBES) == 37
 
 
 def test_attack_skips_what_a_step_has_not_taught_yet(tmp_path):
@@ -143,9 +143,27 @@ BROKEN = {
         "server.py", "        received += chunk\n", '        received += chunk.decode("utf-8").encode("utf-8")\n',
         "UTF-8 character split"),
     "has no idle timeout": (
-        "server.py", "client.settimeout(self.idle_timeout)", "client.settimeout(None)", "never arrives"),
+        "server.py", "self.client.settimeout(min(self.idle_timeout, left))", "self.client.settimeout(None)",
+        "never arrives"),
     "handles each client on the accept loop's thread": (
-        "server.py", "                worker.start()", "                worker.run()", "2-second handler"),
+        "server.py", "daemon=True).start()", "daemon=True).run()", "2-second handler"),
+    "has no deadline for the whole head": (
+        "server.py", "self.deadline = time.monotonic() + head_timeout", "self.deadline = time.monotonic() + 3600",
+        "head that trickles"),
+    "never says 100 Continue": (
+        "server.py", "            self.client.sendall(CONTINUE)\n", "", "100-continue, the body"),
+    "closes at once after refusing": (
+        "server.py", "            close_gracefully(client, linger=unread)\n", "", "1 GB body"),
+    "has no connection cap": (
+        "server.py", "room = self._connections < self.max_connections", "room = True", "connection cap"),
+    "lets running out of file descriptors end serve_forever()": (
+        "server.py", "                    if not out_of_resources(error):\n", "                    if True:\n",
+        "file descriptors"),
+    "never looks at Host": (
+        "request.py", "    target = check_host(target, version, headers)\n", "", "Hosts"),
+    "waits for a CRLF after a lone LF": (
+        "request.py", "if LONE_CR_OR_LF.search(data if head_end == -1 else data[:head_end]):", "if False:",
+        "lone LF"),
     "reads a whole file into memory": (
         "static.py", "response.chunks = read_in_chunks(path)", "response.chunks = [path.read_bytes()]", "50 MB"),
     "compares paths as strings": (

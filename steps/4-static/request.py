@@ -145,8 +145,7 @@ def parse_request_line(line):
     if not TOKEN.fullmatch(method):
         raise HTTPError(HTTPStatus.BAD_REQUEST, "the method is not a valid token")
     if not (target.startswith(b"/") or ABSOLUTE_FORM.match(target)) or NOT_PRINTABLE_ASCII.search(target):
-        raise HTTPError(HTTPStatus.BAD_REQUEST,
-                        "the target must start with / (or be a full http:// URL) and be printable ASCII, with no spaces")
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "the target must be a /path or an http:// URL, printable ASCII, no spaces")
     if not HTTP_VERSION.fullmatch(version):
         raise HTTPError(HTTPStatus.BAD_REQUEST, "the version must look like HTTP/1.1")
     if version.decode("ascii") not in SUPPORTED_VERSIONS:

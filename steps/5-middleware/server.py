@@ -10,13 +10,18 @@ http://127.0.0.1:8080/. Ctrl-C stops it. Only Python's standard library is used.
 """
 
 import argparse
+import errno
 import logging
+import re
+import signal
 import socket
+import sys
 import threading
+import time
 from http import HTTPStatus
 
 from app import create_app
-from request import MAX_BODY_BYTES, HTTPError, parse_request
+from request import END_OF_HEAD, MAX_BODY_BYTES, HTTPError, parse_request
 from response import error_response
 
 HOST = "127.0.0.1"
@@ -35,6 +40,43 @@ ACCEPT_POLL_INTERVAL = 0.2
 # How many bytes to ask for per recv() call. recv() may return fewer.
 RECV_SIZE = 64 * 1024
 
+# The whole head must arrive within this many seconds, however slowly it trickles in. The idle timeout
+# alone is not enough: a client that sends one byte every few seconds is never idle for long, and
+# could hold its thread for hours (the "slowloris" attack). nginx's client_header_timeout is the same idea.
+HEAD_TIMEOUT = 20.0
+
+# After the head, the body must keep arriving at this many bytes a second on average, counted from one
+# idle timeout after the head ended: a 1 MiB upload may take half an hour, a byte every few seconds is
+# cut off soon after the idle timeout.
+MIN_BODY_RATE = 500
+
+# The most connections served at once. Each holds a thread and a file descriptor; past this many, a new
+# client gets a quick 503 Service Unavailable instead of a share of a server that has nothing left.
+MAX_CONNECTIONS = 512
+
+# Seconds a client turned away with 503 is asked to wait before trying again (the Retry-After field).
+RETRY_AFTER = 1
+
+# Seconds the accept loop rests when accept() fails for want of resources (no file descriptor left, say):
+# the connections being served will finish and free some. Retrying at once would only spin.
+ACCEPT_RETRY_DELAY = 0.1
+
+# How accept() and Thread.start() say the process is short of something for now: file descriptors
+# (its own or the system's), buffer space, memory. Connections being served will finish and give them back.
+SHORTAGES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+# After answering, at most this many seconds go to reading (and dropping) what the client still sends:
+# closing a socket that has unread bytes makes the kernel reset the connection, and a reset can destroy
+# the answer before the client has read it.
+LINGER_TIMEOUT = 2.0
+
+# Seconds a stopping server (Ctrl-C, or SIGTERM from a process manager) gives the requests in flight.
+SHUTDOWN_GRACE = 10.0
+
+# The interim answer that tells a client waiting with "Expect: 100-continue" to send its body.
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+EXPECT_CONTINUE = re.compile(rb"\r\nExpect:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
+
 log = logging.getLogger("server")
 
 
@@ -46,6 +88,7 @@ class HTTPServer:
     """
 
     def __init__(self, host=HOST, port=PORT, handler=None, idle_timeout=IDLE_TIMEOUT, max_body=MAX_BODY_BYTES,
+                 head_timeout=HEAD_TIMEOUT, min_body_rate=MIN_BODY_RATE, max_connections=MAX_CONNECTIONS,
                  app=None):
         self.host = host
         self.port = port
@@ -53,7 +96,12 @@ class HTTPServer:
         self.handler = handler or create_app(**(app or {}))
         self.idle_timeout = idle_timeout
         self.max_body = max_body
+        self.head_timeout = head_timeout
+        self.min_body_rate = min_body_rate
+        self.max_connections = max_connections
         self.socket = None
+        self._connections = 0  # being served now; counted under the lock of _connections_changed
+        self._connections_changed = threading.Condition()
         self._stop_requested = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()  # not serving yet, so shutdown() has nothing to wait for
@@ -77,8 +125,14 @@ class HTTPServer:
                     client, address = self.socket.accept()
                 except TimeoutError:
                     continue
-                worker = threading.Thread(target=self.handle_client, args=(client, address), daemon=True)
-                worker.start()
+                except OSError as error:
+                    if not out_of_resources(error):
+                        raise
+                    log.warning("accept() failed (%s); trying again in %g s", error.strerror or error,
+                                ACCEPT_RETRY_DELAY)
+                    self._stop_requested.wait(ACCEPT_RETRY_DELAY)
+                    continue
+                self.dispatch(client, address)
         finally:
             self.socket.close()
             self._stopped.set()
@@ -88,28 +142,66 @@ class HTTPServer:
         self._stop_requested.set()
         self._stopped.wait()
 
+    def dispatch(self, client, address):
+        """Serve ``client`` on a thread of its own, or turn it away with a 503 when there is no room."""
+        with self._connections_changed:
+            room = self._connections < self.max_connections
+            if room:
+                self._connections += 1
+        if not room:
+            refuse_busy(client, f"the server is serving its limit of {self.max_connections} connections")
+            return
+        try:
+            threading.Thread(target=self.serve_client, args=(client, address), daemon=True).start()
+        except RuntimeError:  # "can't start new thread": out of memory, or over the process's limit
+            self._connection_ended()
+            refuse_busy(client, "the server cannot start another thread just now")
+
+    def serve_client(self, client, address):
+        """``handle_client()``, then make room for the next connection, however it ended."""
+        try:
+            self.handle_client(client, address)
+        finally:
+            self._connection_ended()
+
+    def _connection_ended(self):
+        with self._connections_changed:
+            self._connections -= 1
+            self._connections_changed.notify_all()
+
+    def wait_until_idle(self, timeout):
+        """Wait until no connection is being served, or ``timeout`` seconds; True if none is left."""
+        with self._connections_changed:
+            return self._connections_changed.wait_for(lambda: self._connections == 0, timeout)
+
     def handle_client(self, client, address):
         """Serve one connection: read a request, answer it, close."""
         with client:
             client.settimeout(self.idle_timeout)
+            unread = False
             try:
-                request = read_request(client, self.max_body)
+                connection = ClientConnection(client, self.idle_timeout, self.head_timeout, self.min_body_rate)
+                request = read_request(connection, self.max_body)
                 if request is None:
                     return  # the client left without sending a request
+                check_expectation(request)
                 request.client = address[0]
                 response = self.respond(request)
                 if request.method == "HEAD":
                     response.send_body = False  # a HEAD response is the head alone, whatever it says
             except HTTPError as refused:
                 response = error_response(refused.status, refused.message)
+                unread = True  # the client may still be sending what we refused
             except TimeoutError:
                 response = error_response(HTTPStatus.REQUEST_TIMEOUT, "the request did not arrive in time")
+                unread = connection.received > 0  # a slow client may still be sending; a silent one is not
             except ConnectionError:
                 return
             try:
                 response.write_to(client)
             except (ConnectionError, TimeoutError):
-                pass  # the client is gone, or stopped reading: nobody is left to tell
+                return  # the client is gone, or stopped reading: nobody is left to tell
+            close_gracefully(client, linger=unread)
 
     def respond(self, request):
         """The handler's response to ``request``; a 500 page if the handler fails."""
@@ -119,6 +211,103 @@ class HTTPServer:
             # The traceback is for us, in the server's log, never for the client: it can reveal code and secrets.
             log.exception("the handler failed on %s %s", request.method, request.target)
             return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+
+
+class ClientConnection:
+    """The client's socket as ``read_request()`` sees it: ``recv()``, kept to the request's deadlines.
+
+    Each ``recv()`` waits at most the idle timeout, as before, and never past the request's deadline:
+    the whole head within ``head_timeout``; then the body at ``min_body_rate`` bytes a second on average.
+    And when the parser asks for a body that the client will send only once told to
+    (``Expect: 100-continue``), ``recv()`` first tells it: ``100 Continue``.
+    """
+
+    def __init__(self, client, idle_timeout, head_timeout=HEAD_TIMEOUT, min_body_rate=MIN_BODY_RATE):
+        self.client = client
+        self.idle_timeout = idle_timeout
+        self.min_body_rate = min_body_rate
+        self.deadline = time.monotonic() + head_timeout
+        self.head = bytearray()  # what arrived until the blank line that ends the head
+        self.head_ended = False
+        self.received = 0  # bytes, head and body
+        self.body_received = 0
+        self.continue_sent = False
+
+    def recv(self, size):
+        if self.head_ended and not self.body_received and not self.continue_sent and wants_continue(self.head):
+            self.client.sendall(CONTINUE)
+            self.continue_sent = True
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self.client.settimeout(min(self.idle_timeout, left))
+        try:
+            chunk = self.client.recv(size)
+        finally:
+            self.client.settimeout(self.idle_timeout)
+        self._count(chunk)
+        return chunk
+
+    def _count(self, chunk):
+        self.received += len(chunk)
+        if not self.head_ended:
+            searched = max(0, len(self.head) - len(END_OF_HEAD) + 1)
+            self.head += chunk
+            end = self.head.find(END_OF_HEAD, searched)
+            if end == -1:
+                return
+            self.head_ended = True
+            chunk = self.head[end + len(END_OF_HEAD):]
+            del self.head[end + len(END_OF_HEAD):]
+            self.deadline = time.monotonic() + self.idle_timeout
+        self.body_received += len(chunk)
+        self.deadline += len(chunk) / self.min_body_rate
+
+
+def wants_continue(head):
+    """Whether an HTTP/1.1 ``head`` asks for ``100 Continue`` (an HTTP/1.0 one must be ignored: RFC 9110, 10.1.1)."""
+    request_line = head.split(b"\r\n", 1)[0]
+    return request_line.endswith(b" HTTP/1.1") and EXPECT_CONTINUE.search(head) is not None
+
+
+def check_expectation(request):
+    """Refuse with 417 an ``Expect`` this server cannot meet: it knows only ``100-continue``."""
+    expectation = request.headers.get("Expect")
+    if expectation is not None and expectation.strip().lower() != "100-continue":
+        raise HTTPError(HTTPStatus.EXPECTATION_FAILED, "this server knows only the expectation 100-continue")
+
+
+def refuse_busy(client, why):
+    """Answer ``client`` 503 with Retry-After, and close; never wait on it (the accept loop calls this)."""
+    response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, f"Too busy: {why}. Please try again shortly.")
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    with client:
+        try:
+            client.setblocking(False)  # a small answer fits the socket's buffer; a client that reads nothing can't stall us
+            client.send(response.to_bytes())
+            client.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+def close_gracefully(client, linger):
+    """End our side of the connection, and read what the client still sends before we close.
+
+    Closing a socket that still holds unread bytes (the rest of a body we refused, say) makes the
+    kernel reset the connection, and a reset can destroy the answer before the client reads it.
+    So: send the end of our stream, then read what has already arrived; and when the client may
+    still be sending (``linger``), go on reading until it closes too, or LINGER_TIMEOUT passes.
+    """
+    try:
+        client.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + (LINGER_TIMEOUT if linger else 0)
+        while True:
+            left = deadline - time.monotonic()
+            client.settimeout(left if left > 0 else 0.0)  # 0.0: only what is already there
+            if not client.recv(RECV_SIZE):
+                return
+    except OSError:
+        pass  # nothing more yet (BlockingIOError), timed out, reset, or gone: we tried
 
 
 def read_request(client, max_body=MAX_BODY_BYTES):
@@ -150,11 +339,41 @@ def main(argv=None):
     server = HTTPServer(args.host, args.port)
     server.start()
     print(f"Serving the demo site on http://{server.host}:{server.port} — press Ctrl-C to stop")
+    return serve_until_stopped(server)
+
+
+def out_of_resources(error):
+    """Whether ``error`` says the process ran short of something that comes back: not a bug, but a busy minute."""
+    if isinstance(error, RuntimeError):
+        return str(error) == "can't start new thread"
+    return isinstance(error, OSError) and error.errno in SHORTAGES
+
+
+def serve_until_stopped(server):
+    """Serve until Ctrl-C or SIGTERM; then stop accepting and let the requests in flight finish.
+
+    Returns the exit code: 0 when every request finished, 1 when some were cut off, because
+    ``SHUTDOWN_GRACE`` ran out or a second Ctrl-C (or SIGTERM) said not to wait.
+    """
+    # SIGTERM is how process managers (systemd, Docker, Kubernetes) ask a server to stop: treat it like Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        print("\nStopped: the port is free again.")
+        pass  # serve_forever() closed the listening socket on its way out: no new clients from here on
+    finished = False
+    try:
+        print(f"\nStopping: the requests in flight get up to {SHUTDOWN_GRACE:g} s to finish "
+              "(press Ctrl-C again to stop now).", flush=True)
+        finished = server.wait_until_idle(SHUTDOWN_GRACE)
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C or SIGTERM: stop now
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)  # decided: one more signal must not turn the exit into a traceback
+    print("Stopped: the port is free again." if finished else
+          "Stopped before every request had finished.", flush=True)
+    return 0 if finished else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -294,7 +294,8 @@ def request_lines_agree(request_module, drawn):
 )
 def test_headers_are_parsed(request_module):
     """Header names match in any case, values keep their own colons, repeated fields are all kept"""
-    lines = [b"Host: localhost:8080", b"X-Thing: \t spaced value \t", b"Accept: a", b"accept: b", b"Empty:"]
+    lines = [b"Host: localhost:8080", b"X-Thing: \t spaced value \t", b"Accept: a", b"accept: b", b"Empty:",
+             b"X-Id: XOX"]
     headers = call(request_module.parse_headers, lines)
     sent = b"\r\n".join(lines)
     expect_equal("headers['host'] (sent as Host: localhost:8080)", headers.get("host"), "localhost:8080", sent=sent,
@@ -304,6 +305,8 @@ def test_headers_are_parsed(request_module):
     expect_equal("headers.get_all('ACCEPT')", headers.get_all("ACCEPT"), ["a", "b"], sent=sent,
                  meaning="A field sent twice must not lose its first value.")
     expect_equal("headers.get('empty')", headers.get("empty"), "", sent=sent)
+    expect_equal("headers.get('x-id')", headers.get("x-id"), "XOX", sent=sent,
+                 meaning="Only spaces and tabs are stripped from around a value; its own characters stay.")
 
 
 def expect_within_limit(request_module, function, argument, shown, what):
@@ -523,6 +526,7 @@ def test_a_lone_cr_or_lf_is_refused_at_once(request_module):
     """A line that ends with a CR or LF alone is refused with 400 as soon as it arrives, not waited on"""
     for data, why in [
         (b"GET / HTTP/1.1\nHost: x\n\n", "every line ends with a lone LF: the blank line CRLF CRLF never comes"),
+        (b"GET / HTTP/1.1\n", "the request line ends with a lone LF, and nothing has come after it yet"),
         (b"GET / HTTP/1.1\rHost: x\r\r", "every line ends with a lone CR"),
         (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\nX-B: 2\r\n", "a lone LF inside the head, which has not ended yet"),
         (b"GET / HTTP/1.1\r\nHost: x\rX-B: 2\r\n\r\n", "a lone CR inside a complete head"),

@@ -1,0 +1,346 @@
+"""The reference servers keep serving when clients and the machine turn hostile.
+
+What is tested here is code the starters give, not a learner's TODO: the accept
+loop that survives running out of file descriptors or threads, the connection
+cap, the request deadlines, ``Expect: 100-continue``, the graceful close after
+an early answer, and the drain on SIGTERM. Each step's reference carries it on
+from the step that introduces it; ``make attack`` shows a learner the same
+defences from the outside.
+"""
+
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import h11
+import pytest
+
+from checks.course import all_steps
+from checks.learner_server import LearnerServer
+
+STEPS = all_steps()
+PARSING_STEPS = [step for step in STEPS if step.number >= 2]  # their server.py reads whole requests
+# A request each step's demo answers 200, and a POST whose body it reads.
+TOKEN = "let-me-in"  # step 5's demo token, as the checks set it
+GET = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def ids(steps):
+    return [step.name for step in steps]
+
+
+def post_head(step, length, extra=b""):
+    path = b"/api/echo" if step.number >= 5 else b"/echo" if step.number == 2 else b"/"
+    auth = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n" if step.number >= 5 else b""
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: localhost\r\n" + auth
+            + b"Content-Length: %d\r\n" % length + extra + b"\r\n")
+
+
+def server_options(step, **options):
+    if step.number >= 5:
+        options["app"] = {"token": TOKEN}
+    return options
+
+
+def connect(server):
+    return socket.create_connection(server.address, timeout=5)
+
+
+def read_all(client, limit=5.0):
+    """Everything the server sends until it closes, or ``limit`` seconds."""
+    client.settimeout(limit)
+    received = bytearray()
+    try:
+        while chunk := client.recv(65536):
+            received += chunk
+    except TimeoutError:
+        pass
+    return bytes(received)
+
+
+def events_of(data):
+    """h11's reading of a server's bytes: the informational and final responses, in order."""
+    connection = h11.Connection(our_role=h11.CLIENT)
+    connection.send(h11.Request(method="POST", target="/", headers=[("Host", "x"), ("Content-Length", "1")]))
+    connection.receive_data(data)
+    found = []
+    while (event := connection.next_event()) not in (h11.NEED_DATA, h11.PAUSED):
+        if isinstance(event, (h11.InformationalResponse, h11.Response)):
+            found.append(event.status_code)
+        if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+            break
+    return found
+
+
+def status_of(data):
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
+    return int(match[1]) if match else None
+
+
+def trickle_until_answered(client, data, gap, limit):
+    """Send ``data`` a byte every ``gap`` seconds until the server answers; (answer, seconds taken)."""
+    began = time.monotonic()
+    for byte in data:
+        try:
+            client.sendall(bytes([byte]))
+        except OSError:
+            break
+        # Waiting for the server's answer paces the trickle: select returns at once when it comes.
+        if select.select([client], [], [], gap)[0] or time.monotonic() - began > limit:
+            break
+    return read_all(client), time.monotonic() - began
+
+
+@pytest.mark.parametrize("step", STEPS, ids=ids(STEPS))
+def test_running_out_of_file_descriptors_does_not_stop_the_server(step):
+    """accept() raising EMFILE is waited out: the process lives, and serves once connections close."""
+    with LearnerServer(step.solution_dir / "server.py", options={"spare_files": 12}) as server:
+        server.start()
+        flood = [connect(server) for _ in range(40)]  # more than the server can hold open
+        try:
+            out_of_files = "Too many open files"
+            deadline = time.monotonic() + 5
+            while out_of_files not in server.output() and time.monotonic() < deadline:
+                assert server.crash is None, f"the server stopped: {server.crash_text()}"
+                time.sleep(0.05)  # polling the server's log for the moment accept() fails
+            assert out_of_files in server.output(), "accept() never ran out of file descriptors"
+        finally:
+            for client in flood:
+                client.close()
+        with connect(server) as client:
+            client.sendall(GET)
+            answer = read_all(client)
+        assert status_of(answer) == 200, answer[:200]
+        assert server.crash is None
+
+
+@pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
+def test_past_the_connection_cap_a_client_gets_503_with_retry_after(step):
+    with LearnerServer(step.solution_dir / "server.py", options=server_options(step, max_connections=2)) as server:
+        server.start()
+        holders = [connect(server), connect(server)]
+        try:
+            with connect(server) as third:
+                third.sendall(GET)
+                answer = read_all(third)
+            assert status_of(answer) == 503, answer[:200]
+            assert re.search(rb"\r\nRetry-After: \d+\r\n", answer), answer[:300]
+        finally:
+            for client in holders:
+                client.close()
+        # The two connections just closed free their places as soon as their threads see it.
+        deadline, status = time.monotonic() + 5, None
+        while status != 200 and time.monotonic() < deadline:
+            with connect(server) as client:
+                client.sendall(GET)
+                status = status_of(read_all(client))
+        assert status == 200
+
+
+THREAD_START_FAILS = textwrap.dedent('''
+    import socket, sys, threading
+    sys.path.insert(0, ".")
+    import server as module
+
+    server = module.HTTPServer("127.0.0.1", 0, **OPTIONS)
+    server.start()
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    real_start, failures = threading.Thread.start, [1]
+
+    def start(thread):
+        if failures:
+            failures.pop()
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    threading.Thread.start = start
+    first = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    first.sendall(GET)
+    second = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    second.sendall(GET)
+    for client in (first, second):
+        received = b""
+        try:
+            while chunk := client.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            received = b""  # dropped with our request unread
+        print(received.split(b"\\r\\n", 1)[0].decode() or "closed")
+    server.shutdown()
+''')
+
+
+@pytest.mark.parametrize("step", STEPS, ids=ids(STEPS))
+def test_a_thread_that_cannot_start_costs_one_connection_not_the_server(step):
+    options = server_options(step)
+    script = THREAD_START_FAILS.replace("OPTIONS", repr(options)).replace("GET)", f"{GET!r})")
+    finished = subprocess.run([sys.executable, "-c", script], cwd=step.solution_dir, capture_output=True,
+                              text=True, timeout=30)
+    assert finished.returncode == 0, finished.stderr
+    first, second = [line for line in finished.stdout.splitlines() if line == "closed" or line.startswith("HTTP/")]
+    assert first == ("closed" if step.number == 1 else "HTTP/1.1 503 Service Unavailable")
+    assert second == "HTTP/1.1 200 OK"
+
+
+@pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
+def test_a_head_that_trickles_in_is_cut_off_at_the_head_timeout(step):
+    options = server_options(step, idle_timeout=5.0, head_timeout=0.5)
+    with LearnerServer(step.solution_dir / "server.py", options=options) as server:
+        server.start()
+        with connect(server) as client:
+            endless = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 1000
+            answer, seconds = trickle_until_answered(client, endless, gap=0.05, limit=4.0)
+    assert status_of(answer) == 408, answer[:200]
+    assert seconds < 4.0  # bytes kept coming, so only the head's deadline (0.5 s) can have ended it
+
+
+@pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
+def test_a_body_slower_than_the_minimum_rate_is_cut_off(step):
+    options = server_options(step, idle_timeout=0.5, min_body_rate=100, max_body=100_000)
+    with LearnerServer(step.solution_dir / "server.py", options=options) as server:
+        server.start()
+        with connect(server) as client:
+            client.sendall(post_head(step, 10_000))
+            answer, seconds = trickle_until_answered(client, b"b" * 10_000, gap=0.05, limit=4.0)
+    assert status_of(answer) == 408, answer[:200]
+    assert seconds < 4.0  # 20 bytes a second never leaves the client idle for 0.5 s: the rate did it
+
+
+@pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
+def test_expect_100_continue_is_answered_before_the_body_is_read(step):
+    with LearnerServer(step.solution_dir / "server.py", options=server_options(step)) as server:
+        server.start()
+        with connect(server) as client:
+            client.sendall(post_head(step, 5, b"Expect: 100-continue\r\n"))
+            interim = b""
+            while not interim.endswith(b"\r\n\r\n"):
+                chunk = client.recv(1)  # without the 100, this waits until the idle timeout: a 408
+                assert chunk, "the server closed without a 100 Continue"
+                interim += chunk
+            assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+            client.sendall(b"hello")
+            final = read_all(client)
+    statuses = events_of(interim + final)
+    assert statuses[0] == 100 and statuses[1] != 408, statuses
+
+
+@pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
+def test_an_expectation_the_server_cannot_meet_gets_417(step):
+    with LearnerServer(step.solution_dir / "server.py", options=server_options(step)) as server:
+        server.start()
+        with connect(server) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nExpect: the-moon\r\n\r\n")
+            assert status_of(read_all(client)) == 417
+
+
+CONTINUE_RULES = textwrap.dedent('''
+    import sys
+    sys.path.insert(0, ".")
+    from server import wants_continue
+    for head in (b"POST / HTTP/1.1\\r\\nHost: x\\r\\nExpect: 100-continue\\r\\n\\r\\n",
+                 b"POST / HTTP/1.1\\r\\nHost: x\\r\\nexpect:  100-Continue \\r\\n\\r\\n",
+                 b"POST / HTTP/1.0\\r\\nExpect: 100-continue\\r\\n\\r\\n",
+                 b"POST / HTTP/1.1\\r\\nX-Expect: 100-continue\\r\\n\\r\\n"):
+        print(wants_continue(head))
+''')
+
+
+@pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
+def test_100_continue_is_for_http_1_1_clients_that_ask(step):
+    """An HTTP/1.0 client never gets a 100 (RFC 9110, section 10.1.1); the field name must match whole."""
+    finished = subprocess.run([sys.executable, "-c", CONTINUE_RULES], cwd=step.solution_dir, capture_output=True,
+                              text=True, timeout=30)
+    assert finished.stdout.split() == ["True", "True", "False", "False"], finished.stderr
+
+
+@pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
+def test_an_early_413_survives_a_client_that_is_still_sending(step):
+    """The server drains what the client still sends, so its 413 is read, not destroyed by a reset."""
+    with LearnerServer(step.solution_dir / "server.py", options=server_options(step, max_body=1000)) as server:
+        server.start()
+        with connect(server) as client:
+            # Far more than the kernel buffers hold, so sendall() finishes only if the server reads it.
+            client.sendall(post_head(step, 10**9) + b"x" * (4 * 1024 * 1024))
+            answer = read_all(client)
+    assert status_of(answer) == 413, answer[:200]
+    assert events_of(answer) == [413]
+
+
+def start_main(step):
+    """``python server.py --port 0`` in the step's solution folder, and the port it says it serves on."""
+    process = subprocess.Popen([sys.executable, "-u", "server.py", "--port", "0"], cwd=step.solution_dir,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+    assert match, f"no address in {line!r}"
+    return process, int(match[1])
+
+
+def stop(process):
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=10)
+    process.stdout.close()
+
+
+def in_flight(port):
+    """A connection whose request is half sent, and certainly accepted by the server.
+
+    The server accepts connections in the order they came, so once a later one has been answered,
+    this one has been accepted too, and its thread is waiting for the rest of the head.
+    """
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    client.sendall(GET[:-2])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as later:
+        later.sendall(GET)
+        assert status_of(read_all(later)) == 200
+    return client
+
+
+def wait_for_line(process, text):
+    lines = []
+    while line := process.stdout.readline():
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"the server ended without saying {text!r}: {lines}")
+
+
+@pytest.mark.parametrize("step", STEPS, ids=ids(STEPS))
+def test_sigterm_stops_accepting_and_lets_the_request_in_flight_finish(step):
+    process, port = start_main(step)
+    try:
+        with in_flight(port) as client:
+            process.send_signal(signal.SIGTERM)
+            wait_for_line(process, "Stopping")
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            client.sendall(GET[-2:])
+            answer = read_all(client)
+        assert status_of(answer) == 200, answer[:200]
+        assert process.wait(timeout=15) == 0
+        assert "Stopped: the port is free again." in process.stdout.read()
+    finally:
+        stop(process)
+
+
+@pytest.mark.parametrize("step", STEPS, ids=ids(STEPS))
+def test_a_second_signal_stops_at_once(step):
+    process, port = start_main(step)
+    try:
+        with in_flight(port) as client:
+            process.send_signal(signal.SIGINT)
+            wait_for_line(process, "Stopping")
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=5) == 1
+            assert "Stopped before every request had finished." in process.stdout.read()
+            assert read_all(client) == b""  # cut off: the process is gone
+    finally:
+        stop(process)
+
