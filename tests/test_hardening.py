@@ -344,3 +344,45 @@ def test_a_second_signal_stops_at_once(step):
     finally:
         stop(process)
 
+
+
+PARSE_COUNT = textwrap.dedent('''
+    import socket, sys, threading
+    sys.path.insert(0, ".")
+    import server as module
+
+    calls = [0]
+    parse = module.parse_request
+
+    def counting(data, max_body=module.MAX_BODY_BYTES):
+        calls[0] += 1
+        return parse(data, max_body)
+
+    module.parse_request = counting
+    server = module.HTTPServer("127.0.0.1", 0, **OPTIONS)
+    server.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for byte in HEAD + b"b" * 5000:
+        client.send(bytes([byte]))
+    answer = b""
+    while chunk := client.recv(65536):
+        answer += chunk
+    print(answer.split(b" ", 2)[1].decode(), calls[0])
+''')
+
+
+@pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
+def test_a_request_sent_a_byte_at_a_time_is_parsed_a_few_times_not_once_per_byte(step):
+    """About 20,000 single-byte sends (a 15 KB head, a 5,000-byte body) cost a handful of parse_request calls."""
+    filler = b"".join(b"X-Filler-%02d: %s\r\n" % (n, b"f" * 200) for n in range(60))
+    head = post_head(step, 5000, filler)
+    script = PARSE_COUNT.replace("OPTIONS", repr(server_options(step))).replace("HEAD +", f"{head!r} +")
+    finished = subprocess.run([sys.executable, "-c", script], cwd=step.solution_dir, capture_output=True,
+                              text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    status, calls = finished.stdout.split()
+    assert status not in ("400", "408", "413", "431", "500"), finished.stdout
+    # After its first 100 pieces, the head is shown to the parser every 4 KiB and when it ends, the body once.
+    assert int(calls) <= 100 + 12, f"parse_request was called {calls} times for {len(head) + 5000} bytes"

@@ -518,8 +518,8 @@ def test_bad_content_length_is_refused(request_module):
 
 @pytest.mark.task(4, needs=(1, 2, 3))
 @pytest.mark.hint(
-    "Search the head so far with LONE_CR_OR_LF before you wait for more: a match is a 400 at once. "
-    "Search all of data while the head has not ended, and only the head once it has.",
+    "Before you wait for more, ask the given lone_cr_or_lf(data, head_end): True is a 400 at once. It "
+    "looks at all of data while the head has not ended, and only at the head once it has.",
     docs="#a-line-ends-with-crlf",
 )
 def test_a_lone_cr_or_lf_is_refused_at_once(request_module):
@@ -544,8 +544,8 @@ def test_a_lone_cr_or_lf_is_refused_at_once(request_module):
             raise CheckFailed("parse_request refused a request that has no lone CR or LF in its head.",
                               sent=data, expected=f"no HTTPError: {what}",
                               received=f"HTTPError {getattr(refused, 'status', '?')}: {refused}",
-                              meaning="Look for a lone CR or LF in the head only (data up to the blank line, "
-                              "or all of it while the head is still arriving), with LONE_CR_OR_LF.") from None
+                              meaning="Look for a lone CR or LF in the head only, with lone_cr_or_lf(data, "
+                              "head_end): head_end tells it where the head ends (-1: not yet).") from None
 
 
 @pytest.mark.task(4, needs=(1, 2, 3))

@@ -43,9 +43,6 @@ ABSOLUTE_FORM = re.compile(rb"https?://(?P<authority>[^/?#]*)", re.IGNORECASE)
 # Host = uri-host [ ":" port ] (RFC 9110, section 7.2): a name (or IPv4 address) of letters, digits and
 # -._~!$&'()*+,;=%, or an IPv6 address in brackets, then perhaps a port. No space, no "@", no "/".
 HOST_VALUE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
-# A line ends with CRLF. A CR or LF alone is refused at once: waiting for a CRLF that never comes
-# would hold the connection, and a neighbour that reads a lone LF as a line end would disagree with us.
-LONE_CR_OR_LF = re.compile(rb"\r(?=[^\n])|(?<!\r)\n")
 # field-value = *field-content; field-vchar = VCHAR / obs-text (RFC 9110, section 5.5): visible characters,
 # bytes above 127, and spaces and tabs between them. Any other control character is refused: a CR, LF or
 # NUL in a value is "invalid and dangerous" (a stray line feed lets one header smuggle in another).
@@ -241,7 +238,7 @@ def parse_request(data, max_body=MAX_BODY_BYTES):
         raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG, f"the request line is over {MAX_REQUEST_LINE_BYTES} bytes")
     if (head_end == -1 and len(data) > MAX_HEAD_BYTES) or head_end > MAX_HEAD_BYTES:
         raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the head is over {MAX_HEAD_BYTES} bytes")
-    if LONE_CR_OR_LF.search(data if head_end == -1 else data[:head_end]):
+    if lone_cr_or_lf(data, head_end):
         raise HTTPError(HTTPStatus.BAD_REQUEST, "a line of the head ends with a CR or LF alone, not CRLF")
     if head_end == -1:
         return None  # the head is still arriving
@@ -258,3 +255,29 @@ def parse_request(data, max_body=MAX_BODY_BYTES):
         method, target, version, headers, bytes(data[body_start:body_start + length]), path, query_params
     )
     return request, body_start + length
+
+
+def lone_cr_or_lf(data, head_end):
+    """Whether the head at the start of ``data`` holds a CR or an LF that is not part of a CRLF.
+
+    A line ends with CRLF. A CR or LF alone is refused at once: waiting for a CRLF that never comes
+    would hold the connection, and a neighbour that reads a lone LF as a line end would disagree with
+    us. ``head_end`` is ``data.find(END_OF_HEAD)``: -1 while the head is still arriving, and then a CR
+    at the very end is not lone yet, as its LF may come with the next ``recv()``. Counting is fast:
+    this runs every time more bytes arrive.
+    """
+    head = data if head_end == -1 else data[:head_end + len(CRLF)]  # up to the CRLF that ends the last line
+    pairs = head.count(CRLF)
+    unfinished = head_end == -1 and head.endswith(b"\r")
+    return head.count(b"\n") > pairs or head.count(b"\r") - unfinished > pairs
+
+
+def request_size(head, max_body=MAX_BODY_BYTES):
+    """How many bytes the request takes in all, head and body, given its whole ``head`` (blank line included).
+
+    The server reads with it: once the head is in, it can wait for the whole body before asking
+    parse_request() again, so that a body arriving in a thousand small pieces is parsed once, not a
+    thousand times. It reads the fields with the same parse_headers() and body_length() as parse_request().
+    """
+    _request_line, *header_lines = head[:-len(END_OF_HEAD)].split(CRLF)
+    return len(head) + body_length(parse_headers(header_lines), max_body)

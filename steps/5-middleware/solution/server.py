@@ -21,7 +21,7 @@ import time
 from http import HTTPStatus
 
 from app import create_app
-from request import END_OF_HEAD, MAX_BODY_BYTES, HTTPError, parse_request
+from request import END_OF_HEAD, MAX_BODY_BYTES, HTTPError, lone_cr_or_lf, parse_request, request_size
 from response import error_response
 
 HOST = "127.0.0.1"
@@ -49,6 +49,15 @@ HEAD_TIMEOUT = 20.0
 # idle timeout after the head ended: a 1 MiB upload may take half an hour, a byte every few seconds is
 # cut off soon after the idle timeout.
 MIN_BODY_RATE = 500
+
+# The parser is asked again after every piece of a request that arrives, up to this many pieces: most
+# requests come in a few. A client that needs more is trickling, or hostile; from then on its bytes are
+# handed over in batches the parser can use, so that parsing stays linear in the bytes received.
+PIECES_AS_THEY_COME = 100
+
+# In batches, the head is handed over at least every this many bytes (sooner when it ends, or a line ends
+# with a lone CR or LF), so that a limit is noticed within a few KiB of being passed.
+HEAD_BATCH = 4 * 1024
 
 # The most connections served at once. Each holds a thread and a file descriptor; past this many, a new
 # client gets a quick 503 Service Unavailable instead of a share of a server that has nothing left.
@@ -180,7 +189,8 @@ class HTTPServer:
             client.settimeout(self.idle_timeout)
             unread = False
             try:
-                connection = ClientConnection(client, self.idle_timeout, self.head_timeout, self.min_body_rate)
+                connection = ClientConnection(client, self.idle_timeout, self.head_timeout, self.min_body_rate,
+                                              self.max_body)
                 request = read_request(connection, self.max_body)
                 if request is None:
                     return  # the client left without sending a request
@@ -214,54 +224,77 @@ class HTTPServer:
 
 
 class ClientConnection:
-    """The client's socket as ``read_request()`` sees it: ``recv()``, kept to the request's deadlines.
+    """The client's socket as ``read_request()`` sees it: ``recv()``, kept to deadlines and sized for the parser.
 
     Each ``recv()`` waits at most the idle timeout, as before, and never past the request's deadline:
     the whole head within ``head_timeout``; then the body at ``min_body_rate`` bytes a second on average.
-    And when the parser asks for a body that the client will send only once told to
-    (``Expect: 100-continue``), ``recv()`` first tells it: ``100 Continue``.
+    The first PIECES_AS_THEY_COME pieces it hands over as they come. After that, only when the parser
+    can do something with them: the head once it has ended, or holds a lone CR or LF, or every
+    HEAD_BATCH bytes; then the whole body at once. A client that sends a byte at a time then costs a
+    hundred parses or so, not one per byte. And when the parser asks for a body
+    that the client will send only once told to (``Expect: 100-continue``), it says ``100 Continue``.
     """
 
-    def __init__(self, client, idle_timeout, head_timeout=HEAD_TIMEOUT, min_body_rate=MIN_BODY_RATE):
+    def __init__(self, client, idle_timeout, head_timeout=HEAD_TIMEOUT, min_body_rate=MIN_BODY_RATE,
+                 max_body=MAX_BODY_BYTES):
         self.client = client
         self.idle_timeout = idle_timeout
         self.min_body_rate = min_body_rate
+        self.max_body = max_body
         self.deadline = time.monotonic() + head_timeout
         self.head = bytearray()  # what arrived until the blank line that ends the head
         self.head_ended = False
+        self.size = None  # of the whole request, head and body, once the head is in (None if unknown)
         self.received = 0  # bytes, head and body
-        self.body_received = 0
+        self.pieces = 0  # handed to read_request so far
         self.continue_sent = False
 
     def recv(self, size):
-        if self.head_ended and not self.body_received and not self.continue_sent and wants_continue(self.head):
+        if self.head_ended and self.received == len(self.head) and not self.continue_sent \
+                and wants_continue(self.head):
             self.client.sendall(CONTINUE)
             self.continue_sent = True
+        pending = bytearray()
+        while True:
+            chunk = self._recv_in_time(size)
+            pending += chunk
+            ready = self._take(chunk, len(pending))
+            if not chunk or ready or self.pieces < PIECES_AS_THEY_COME:
+                self.pieces += 1
+                return bytes(pending)
+
+    def _recv_in_time(self, size):
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request did not arrive in time")
         self.client.settimeout(min(self.idle_timeout, left))
         try:
-            chunk = self.client.recv(size)
+            return self.client.recv(size)
         finally:
             self.client.settimeout(self.idle_timeout)
-        self._count(chunk)
-        return chunk
 
-    def _count(self, chunk):
+    def _take(self, chunk, pending):
+        """Note ``chunk``; whether the parser should now see the ``pending`` bytes."""
         self.received += len(chunk)
-        if not self.head_ended:
-            searched = max(0, len(self.head) - len(END_OF_HEAD) + 1)
-            self.head += chunk
-            end = self.head.find(END_OF_HEAD, searched)
-            if end == -1:
-                return
-            self.head_ended = True
-            chunk = self.head[end + len(END_OF_HEAD):]
-            del self.head[end + len(END_OF_HEAD):]
-            self.deadline = time.monotonic() + self.idle_timeout
-        self.body_received += len(chunk)
-        self.deadline += len(chunk) / self.min_body_rate
+        if self.head_ended:
+            self.deadline += len(chunk) / self.min_body_rate
+            return self.size is None or self.received >= self.size
+        searched = max(0, len(self.head) - len(END_OF_HEAD) + 1)
+        self.head += chunk
+        end = self.head.find(END_OF_HEAD, searched)
+        if end == -1:
+            # The new bytes, and the one before them (a CR that may turn out lone); an LF there was judged already.
+            latest = self.head[-len(chunk) - 1:].removeprefix(b"\n")
+            return pending >= HEAD_BATCH or lone_cr_or_lf(latest, -1)
+        self.head_ended = True
+        body = len(self.head) - end - len(END_OF_HEAD)
+        del self.head[end + len(END_OF_HEAD):]
+        self.deadline = time.monotonic() + self.idle_timeout + body / self.min_body_rate
+        try:
+            self.size = request_size(bytes(self.head), self.max_body)
+        except Exception:  # whatever it is, parse_request() will say it, with the head in front of it
+            self.size = None
+        return True  # the parser checks the head before anyone waits for a body
 
 
 def wants_continue(head):
