@@ -66,7 +66,7 @@ FIELD_NAMES = ("Accept", "User-Agent", "X-Thing", "Cookie", "Referer", "accept-l
                "A-Very-Long-Field-Name-Indeed")  # none that h11 interprets: no Host, Content-Length, Connection...
 HOSTS = (b"example.com", b"127.0.0.1:8080", b"localhost", b"[::1]:8080", b"xn--caf-dma.example")
 # Host values that are not uri-host [":" port] (RFC 9110, section 7.2); h11 lets them all through.
-BAD_HOSTS = (b"a b", b"u@evil/x", b"evil.example/x", b"[::1", b"example.com:80a", b"a,b")
+BAD_HOSTS = (b"a b", b"u@evil/x", b"evil.example/x", b"[::1", b"example.com:80a", b"a\tb")
 # The start of a full URL as a target (absolute-form); an origin-form target follows it.
 URL_STARTS = (b"http://example.com", b"HTTP://Example.com:8080", b"https://[::1]")
 
