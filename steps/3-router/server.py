@@ -228,8 +228,8 @@ class ClientConnection:
     The first PIECES_AS_THEY_COME pieces it hands over as they come. After that, only when the parser
     can do something with them: the head once it has ended, or holds a lone CR or LF, or every
     HEAD_BATCH bytes; then the whole body at once. A client that sends a byte at a time then costs a
-    hundred parses or so, not one per byte. And when the parser asks for a body
-    that the client will send only once told to (``Expect: 100-continue``), it says ``100 Continue``.
+    hundred parses or so, not one per byte. And when the parser asks for a body that the client will
+    send only once told to (``Expect: 100-continue``), it says ``100 Continue`` first.
     """
 
     def __init__(self, client, idle_timeout, head_timeout=HEAD_TIMEOUT, min_body_rate=MIN_BODY_RATE,
@@ -386,7 +386,10 @@ def serve_until_stopped(server):
     ``SHUTDOWN_GRACE`` ran out or a second Ctrl-C (or SIGTERM) said not to wait.
     """
     # SIGTERM is how process managers (systemd, Docker, Kubernetes) ask a server to stop: treat it like Ctrl-C.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Both are set here, not left to Python: a program started in the background by a script begins with
+    # SIGINT ignored, and one running as a container's first process ignores SIGTERM until it says otherwise.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -229,7 +229,10 @@ def serve_until_stopped(server):
     ``SHUTDOWN_GRACE`` ran out or a second Ctrl-C (or SIGTERM) said not to wait.
     """
     # SIGTERM is how process managers (systemd, Docker, Kubernetes) ask a server to stop: treat it like Ctrl-C.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Both are set here, not left to Python: a program started in the background by a script begins with
+    # SIGINT ignored, and one running as a container's first process ignores SIGTERM until it says otherwise.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
