@@ -87,6 +87,9 @@ LINGER_TIMEOUT = 2.0
 # Seconds a stopping server (Ctrl-C, or SIGTERM from a process manager) gives the requests in flight.
 SHUTDOWN_GRACE = 10.0
 
+# ClientConnection.size before anyone has asked for it.
+UNKNOWN = object()
+
 # The interim answer that tells a client waiting with "Expect: 100-continue" to send its body.
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 EXPECT_CONTINUE = re.compile(rb"\r\nExpect:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
@@ -250,7 +253,7 @@ class ClientConnection:
         self.deadline = time.monotonic() + head_timeout
         self.head = bytearray()  # what arrived until the blank line that ends the head
         self.head_ended = False
-        self.size = None  # of the whole request, head and body, once the head is in (None if unknown)
+        self.size = UNKNOWN  # of the whole request, head and body: see _size()
         self.received = 0  # bytes, head and body
         self.pieces = 0  # handed to read_request so far
         self.continue_sent = False
@@ -264,8 +267,7 @@ class ClientConnection:
         while True:
             chunk = self._recv_in_time(size)
             pending += chunk
-            ready = self._take(chunk, len(pending))
-            if not chunk or ready or self.pieces < PIECES_AS_THEY_COME:
+            if self._take(chunk, len(pending)) or not chunk:
                 self.pieces += 1
                 return bytes(pending)
 
@@ -282,13 +284,19 @@ class ClientConnection:
     def _take(self, chunk, pending):
         """Note ``chunk``; whether the parser should now see the ``pending`` bytes."""
         self.received += len(chunk)
+        as_they_come = self.pieces < PIECES_AS_THEY_COME
         if self.head_ended:
             self.deadline += len(chunk) / self.min_body_rate
-            return self.size is None or self.received >= self.size
+            if as_they_come:
+                return True
+            size = self._size()
+            return size is None or self.received >= size
         searched = max(0, len(self.head) - len(END_OF_HEAD) + 1)
         self.head += chunk
         end = self.head.find(END_OF_HEAD, searched)
         if end == -1:
+            if as_they_come:
+                return True
             # The new bytes, and the one before them (a CR that may turn out lone); an LF there was judged already.
             latest = self.head[-len(chunk) - 1:].removeprefix(b"\n")
             return pending >= HEAD_BATCH or lone_cr_or_lf(latest, -1)
@@ -296,11 +304,16 @@ class ClientConnection:
         body = len(self.head) - end - len(END_OF_HEAD)
         del self.head[end + len(END_OF_HEAD):]
         self.deadline = time.monotonic() + self.idle_timeout + body / self.min_body_rate
-        try:
-            self.size = request_size(bytes(self.head), self.max_body)
-        except Exception:  # whatever it is, parse_request() will say it, with the head in front of it
-            self.size = None
         return True  # the parser checks the head before anyone waits for a body
+
+    def _size(self):
+        """The whole request's size, head and body, worked out the first time batching needs it; None if unknown."""
+        if self.size is UNKNOWN:
+            try:
+                self.size = request_size(bytes(self.head), self.max_body)
+            except Exception:  # whatever it is, parse_request() will say it, with the head in front of it
+                self.size = None
+        return self.size
 
 
 def wants_continue(head):
