@@ -24,7 +24,7 @@ from checks.course import ROOT
 from checks.learner_server import LearnerServer, shown_path
 from checks.report import CheckFailed
 
-from .clients import HOST, Answer, download, exchange, get, trickle
+from .clients import HOST, download, exchange, get, read_answer, trickle
 from .load import raise_file_limit
 
 IDLE_TIMEOUT = 2.0  # seconds: the server is started with this idle_timeout
@@ -261,19 +261,8 @@ def expect_continue(lab):
         if not interim.startswith(b"HTTP/1.1 100 "):
             return f"{bytes(interim[:30])!r} instead of 100 Continue", False
         client.sendall(body)
-        answer = exchange_rest(client)
+        answer = read_answer(client, time.monotonic(), IDLE_TIMEOUT + 2)
     return f"100, then {answer.describe()}", answer.status is not None and answer.status not in (400, 408, 500)
-
-
-def exchange_rest(client):
-    """What the server sends on ``client`` until it closes, as an Answer."""
-    began, received = time.monotonic(), bytearray()
-    try:
-        while chunk := client.recv(65536):
-            received += chunk
-    except OSError:
-        pass
-    return Answer(bytes(received), time.monotonic() - began, True)
 
 
 @probe("Expect: something other than 100-continue", "417", 2, "server.py")

@@ -42,7 +42,6 @@ class Answer:
 def exchange(port, pieces, pause=0.0, deadline=5.0):
     """Send ``pieces`` (with ``pause`` seconds between them), then read until the server closes or ``deadline``."""
     began = time.monotonic()
-    received, closed, error = bytearray(), False, ""
     with socket.create_connection((HOST, port), timeout=deadline) as client:
         try:
             for index, piece in enumerate(pieces):
@@ -50,27 +49,16 @@ def exchange(port, pieces, pause=0.0, deadline=5.0):
                     time.sleep(pause)  # the client's own pacing: this is what a slow client does
                 client.settimeout(deadline)
                 client.sendall(piece)
-            while True:
-                left = deadline - (time.monotonic() - began)
-                if left <= 0:
-                    break
-                client.settimeout(left)
-                chunk = client.recv(65536)
-                if not chunk:
-                    closed = True
-                    break
-                received += chunk
         except TimeoutError:
-            pass
+            return Answer(b"", time.monotonic() - began, False)
         except (ConnectionResetError, BrokenPipeError):
-            error, closed = "reset", True
-    return Answer(bytes(received), time.monotonic() - began, closed, error)
+            return Answer(b"", time.monotonic() - began, True, "reset")
+        return read_answer(client, began, deadline)
 
 
 def trickle(port, data, gap, deadline=5.0, first=b""):
     """Send ``first``, then ``data`` a byte every ``gap`` seconds until the server answers or ``deadline``."""
     began = time.monotonic()
-    received, closed, error = bytearray(), False, ""
     with socket.create_connection((HOST, port), timeout=deadline) as client:
         try:
             client.sendall(first)
@@ -79,14 +67,26 @@ def trickle(port, data, gap, deadline=5.0, first=b""):
                 # Waiting for the answer paces the trickle: select() returns at once when one comes.
                 if select.select([client], [], [], gap)[0] or time.monotonic() - began > deadline:
                     break
-            client.settimeout(max(0.1, deadline - (time.monotonic() - began)))
-            while chunk := client.recv(65536):
-                received += chunk
-            closed = True
-        except TimeoutError:
-            pass
         except (ConnectionResetError, BrokenPipeError):
-            error, closed = "reset", True
+            pass  # the server hung up; what it said before that may still be there to read
+        return read_answer(client, began, max(deadline, time.monotonic() - began + 0.1))
+
+
+def read_answer(client, began, deadline):
+    """What the server sends on ``client`` until it closes, or ``deadline`` seconds after ``began``."""
+    received, closed, error = bytearray(), False, ""
+    try:
+        while (left := deadline - (time.monotonic() - began)) > 0:
+            client.settimeout(left)
+            chunk = client.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            received += chunk
+    except TimeoutError:
+        pass
+    except (ConnectionResetError, BrokenPipeError):
+        error, closed = "reset", True
     return Answer(bytes(received), time.monotonic() - began, closed, error)
 
 

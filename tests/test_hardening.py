@@ -9,7 +9,6 @@ defences from the outside.
 """
 
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -22,12 +21,12 @@ import pytest
 
 from checks.course import all_steps
 from checks.learner_server import LearnerServer
+from lab import clients
 
 STEPS = all_steps()
 PARSING_STEPS = [step for step in STEPS if step.number >= 2]  # their server.py reads whole requests
-# A request each step's demo answers 200, and a POST whose body it reads.
-TOKEN = "let-me-in"  # step 5's demo token, as the checks set it
-GET = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+TOKEN = "let-me-in"  # step 5's demo token, as these tests set it
+GET = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"  # every step's demo answers it 200
 
 
 def ids(steps):
@@ -51,16 +50,9 @@ def connect(server):
     return socket.create_connection(server.address, timeout=5)
 
 
-def read_all(client, limit=5.0):
-    """Everything the server sends until it closes, or ``limit`` seconds."""
-    client.settimeout(limit)
-    received = bytearray()
-    try:
-        while chunk := client.recv(65536):
-            received += chunk
-    except TimeoutError:
-        pass
-    return bytes(received)
+def ask(server, data, deadline=5.0):
+    """Send ``data`` whole and read the answer until the server closes (lab.clients.exchange)."""
+    return clients.exchange(server.port, [data], deadline=deadline)
 
 
 def events_of(data):
@@ -75,25 +67,6 @@ def events_of(data):
         if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
             break
     return found
-
-
-def status_of(data):
-    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
-    return int(match[1]) if match else None
-
-
-def trickle_until_answered(client, data, gap, limit):
-    """Send ``data`` a byte every ``gap`` seconds until the server answers; (answer, seconds taken)."""
-    began = time.monotonic()
-    for byte in data:
-        try:
-            client.sendall(bytes([byte]))
-        except OSError:
-            break
-        # Waiting for the server's answer paces the trickle: select returns at once when it comes.
-        if select.select([client], [], [], gap)[0] or time.monotonic() - began > limit:
-            break
-    return read_all(client), time.monotonic() - began
 
 
 @pytest.mark.parametrize("step", STEPS, ids=ids(STEPS))
@@ -112,10 +85,8 @@ def test_running_out_of_file_descriptors_does_not_stop_the_server(step):
         finally:
             for client in flood:
                 client.close()
-        with connect(server) as client:
-            client.sendall(GET)
-            answer = read_all(client)
-        assert status_of(answer) == 200, answer[:200]
+        answer = ask(server, GET)
+        assert answer.status == 200, answer.raw[:200]
         assert server.crash is None
 
 
@@ -125,20 +96,16 @@ def test_past_the_connection_cap_a_client_gets_503_with_retry_after(step):
         server.start()
         holders = [connect(server), connect(server)]
         try:
-            with connect(server) as third:
-                third.sendall(GET)
-                answer = read_all(third)
-            assert status_of(answer) == 503, answer[:200]
-            assert re.search(rb"\r\nRetry-After: \d+\r\n", answer), answer[:300]
+            answer = ask(server, GET)
+            assert answer.status == 503, answer.raw[:200]
+            assert re.search(rb"\r\nRetry-After: \d+\r\n", answer.raw), answer.raw[:300]
         finally:
             for client in holders:
                 client.close()
         # The two connections just closed free their places as soon as their threads see it.
         deadline, status = time.monotonic() + 5, None
         while status != 200 and time.monotonic() < deadline:
-            with connect(server) as client:
-                client.sendall(GET)
-                status = status_of(read_all(client))
+            status = ask(server, GET).status
         assert status == 200
 
 
@@ -193,11 +160,10 @@ def test_a_head_that_trickles_in_is_cut_off_at_the_head_timeout(step):
     options = server_options(step, idle_timeout=5.0, head_timeout=0.5)
     with LearnerServer(step.solution_dir / "server.py", options=options) as server:
         server.start()
-        with connect(server) as client:
-            endless = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 1000
-            answer, seconds = trickle_until_answered(client, endless, gap=0.05, limit=4.0)
-    assert status_of(answer) == 408, answer[:200]
-    assert seconds < 4.0  # bytes kept coming, so only the head's deadline (0.5 s) can have ended it
+        endless = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 1000
+        answer = clients.trickle(server.port, endless, gap=0.05, deadline=4.0)
+    assert answer.status == 408, answer.raw[:200]
+    assert answer.seconds < 4.0  # bytes kept coming, so only the head's deadline (0.5 s) can have ended it
 
 
 @pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
@@ -205,11 +171,9 @@ def test_a_body_slower_than_the_minimum_rate_is_cut_off(step):
     options = server_options(step, idle_timeout=0.5, min_body_rate=100, max_body=100_000)
     with LearnerServer(step.solution_dir / "server.py", options=options) as server:
         server.start()
-        with connect(server) as client:
-            client.sendall(post_head(step, 10_000))
-            answer, seconds = trickle_until_answered(client, b"b" * 10_000, gap=0.05, limit=4.0)
-    assert status_of(answer) == 408, answer[:200]
-    assert seconds < 4.0  # 20 bytes a second never leaves the client idle for 0.5 s: the rate did it
+        answer = clients.trickle(server.port, b"b" * 10_000, gap=0.05, deadline=4.0, first=post_head(step, 10_000))
+    assert answer.status == 408, answer.raw[:200]
+    assert answer.seconds < 4.0  # 20 bytes a second never leaves the client idle for 0.5 s: the rate did it
 
 
 @pytest.mark.parametrize("step", PARSING_STEPS, ids=ids(PARSING_STEPS))
@@ -225,7 +189,7 @@ def test_expect_100_continue_is_answered_before_the_body_is_read(step):
                 interim += chunk
             assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
             client.sendall(b"hello")
-            final = read_all(client)
+            final = clients.read_answer(client, time.monotonic(), 5.0).raw
     statuses = events_of(interim + final)
     assert statuses[0] == 100 and statuses[1] != 408, statuses
 
@@ -234,9 +198,8 @@ def test_expect_100_continue_is_answered_before_the_body_is_read(step):
 def test_an_expectation_the_server_cannot_meet_gets_417(step):
     with LearnerServer(step.solution_dir / "server.py", options=server_options(step)) as server:
         server.start()
-        with connect(server) as client:
-            client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nExpect: the-moon\r\n\r\n")
-            assert status_of(read_all(client)) == 417
+        answer = ask(server, b"GET / HTTP/1.1\r\nHost: localhost\r\nExpect: the-moon\r\n\r\n")
+    assert answer.status == 417, answer.raw[:200]
 
 
 CONTINUE_RULES = textwrap.dedent('''
@@ -264,12 +227,10 @@ def test_an_early_413_survives_a_client_that_is_still_sending(step):
     """The server drains what the client still sends, so its 413 is read, not destroyed by a reset."""
     with LearnerServer(step.solution_dir / "server.py", options=server_options(step, max_body=1000)) as server:
         server.start()
-        with connect(server) as client:
-            # Far more than the kernel buffers hold, so sendall() finishes only if the server reads it.
-            client.sendall(post_head(step, 10**9) + b"x" * (4 * 1024 * 1024))
-            answer = read_all(client)
-    assert status_of(answer) == 413, answer[:200]
-    assert events_of(answer) == [413]
+        # Far more than the kernel buffers hold, so sending ends only if the server reads it.
+        answer = ask(server, post_head(step, 10**9) + b"x" * (4 * 1024 * 1024), deadline=10)
+    assert answer.status == 413 and not answer.error, (answer.error, answer.raw[:200])
+    assert events_of(answer.raw) == [413]
 
 
 def start_main(step):
@@ -297,9 +258,7 @@ def in_flight(port):
     """
     client = socket.create_connection(("127.0.0.1", port), timeout=5)
     client.sendall(GET[:-2])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as later:
-        later.sendall(GET)
-        assert status_of(read_all(later)) == 200
+    assert clients.exchange(port, [GET]).status == 200
     return client
 
 
@@ -322,8 +281,8 @@ def test_sigterm_stops_accepting_and_lets_the_request_in_flight_finish(step):
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection(("127.0.0.1", port), timeout=5).close()
             client.sendall(GET[-2:])
-            answer = read_all(client)
-        assert status_of(answer) == 200, answer[:200]
+            answer = clients.read_answer(client, time.monotonic(), 5.0)
+        assert answer.status == 200, answer.raw[:200]
         assert process.wait(timeout=15) == 0
         assert "Stopped: the port is free again." in process.stdout.read()
     finally:
@@ -340,7 +299,7 @@ def test_a_second_signal_stops_at_once(step):
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=5) == 1
             assert "Stopped before every request had finished." in process.stdout.read()
-            assert read_all(client) == b""  # cut off: the process is gone
+            assert clients.read_answer(client, time.monotonic(), 5.0).raw == b""  # cut off: the process is gone
     finally:
         stop(process)
 

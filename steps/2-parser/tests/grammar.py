@@ -39,6 +39,7 @@ the ``Oddity`` says so, and the comparison follows it (docs/steps/2-parser.md,
   that is not a host and port (``a b``), which h11 lets through.
 """
 
+import re
 import string
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote
@@ -504,12 +505,11 @@ def as_served(reading):
     field says. The course's check_host() puts that host in the Host field (last, in place of any
     other) and keeps the path and query as the target.
     """
-    if reading.outcome != "request" or not reading.target.lower().startswith(("http://", "https://")):
+    url = re.match(r"https?://([^/?#]*)", reading.target, re.IGNORECASE) if reading.outcome == "request" else None
+    if not url:
         return reading
-    scheme_end = reading.target.index("://") + 3
-    authority, slash, rest = reading.target[scheme_end:].partition("/")
-    authority, question, query = authority.partition("?")
-    target = "/" + rest if slash else "/" + question + query
+    authority, rest = url[1], reading.target[url.end():]
+    target = rest if rest.startswith("/") else "/" + rest
     path, _, query = target.partition("?")
     headers = [(name, value) for name, value in reading.headers if name != "host"] + [("host", authority)]
     return Reading("request", method=reading.method, target=target, version=reading.version, headers=headers,
