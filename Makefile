@@ -14,6 +14,8 @@ export COURSE_VIA_MAKE = 1
 # make bench and make attack measure the finished server (step 5) unless STEP is given.
 LAB_STEP = $(if $(filter file,$(origin STEP)),5,$(STEP))
 LAB_IMPL = $(if $(filter solution,$(IMPL)),--solution,$(if $(IMPL),--file "$(IMPL)"))
+# make bench KEEPALIVE=1: many requests on each connection instead of one.
+BENCH_OPTIONS = $(if $(KEEPALIVE),--keep-alive)
 # make mutants runs every step unless STEP is given; TODO=, LIMIT= and JOBS= narrow it down.
 MUTANTS_STEP = $(if $(filter file,$(origin STEP)),all,$(STEP))
 MUTANTS_OPTIONS = $(if $(TODO),--todo $(TODO)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(JOBS),--jobs $(JOBS))
@@ -61,8 +63,8 @@ report: ## (instructors) one table from a folder of results: make report DIR=pat
 	$(if $(DIR),,$(error Say which folder: make report DIR=path/to/results))
 	@$(PYTHON) -m checks report "$(DIR)"
 
-bench: ## your server's speed next to Python's own (IMPL=solution for the reference)
-	@$(PYTHON) -m checks bench $(LAB_STEP) $(LAB_IMPL)
+bench: ## your server's speed next to Python's own (IMPL=solution for the reference, KEEPALIVE=1)
+	@$(PYTHON) -m checks bench $(LAB_STEP) $(LAB_IMPL) $(BENCH_OPTIONS)
 
 attack: ## hostile clients against your server, each probe judged (IMPL=solution too)
 	@$(PYTHON) -m checks attack $(LAB_STEP) $(LAB_IMPL)

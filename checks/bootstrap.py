@@ -3,7 +3,9 @@
 Standard library only: this runs under whatever Python the learner has, before
 anything is installed. The packages come from ``pyproject.toml`` (its
 ``dependencies`` for grading, and its optional groups ``notebooks``,
-``jupyter``, ``docs``, ``browser`` and ``selftest``), so the versions are pinned in one place.
+``jupyter``, ``docs``, ``browser``, ``bench`` and ``selftest``), so the versions are pinned in one place.
+``bench`` (waitress) is optional even for make bench, which measures it only when it is there;
+``make test`` installs it with everything else, so the course's own tests measure it too.
 """
 
 import hashlib
@@ -21,7 +23,7 @@ STAMP = VENV / "installed.json"
 PYPROJECT = ROOT / "pyproject.toml"
 
 GRADING = ("grading",)
-EVERYTHING = ("grading", "notebooks", "jupyter", "docs", "browser", "selftest")
+EVERYTHING = ("grading", "notebooks", "jupyter", "docs", "browser", "bench", "selftest")
 
 # Which package groups each command needs; commands not listed need none.
 NEEDS_PACKAGES = {

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import starters
-from .course import BACKUPS_DIR, ROOT, STATE_DIR, UnknownStep, all_steps, find_step
+from .course import BACKUPS_DIR, FINAL_STEP, ROOT, STATE_DIR, UnknownStep, all_steps, everything, find_step
 
 
 def run(argv):
@@ -80,6 +80,8 @@ def run(argv):
     bench.add_argument("--load", choices=("auto", "wrk", "bundled"), default="auto",
                        help="load generator: wrk if installed (auto), or the bundled one")
     bench.add_argument("--path", default="/", help="the path to request (default /)")
+    bench.add_argument("--keep-alive", action="store_true",
+                       help="keep each connection open for many requests (default: a new one per request)")
     attack.add_argument("--only", action="append", help="run only probes whose name contains this")
     attack.add_argument("--quick", action="store_true", help="smaller files and crowds (for the course's own tests)")
 
@@ -123,7 +125,7 @@ def do_check(args):
             return grade(step, main_file, args.results, label="the pristine starter", only=args.only)
     learner_file = Path(args.file) if args.file else step.main_file
     if not learner_file.exists():
-        print(f"There is no file {learner_file}. `python -m checks reset {step.number}` restores the starter.")
+        print(f"There is no file {learner_file}. `python -m checks reset {step.key}` restores the starter.")
         return 2
     return grade(step, learner_file, args.results, only=args.only)
 
@@ -141,8 +143,8 @@ def do_setup(args):
 
 
 def do_progress(args):
-    """One line per step: how many checks pass. Grades steps side by side, printing each line in order."""
-    steps = all_steps()
+    """One line per step, then per extension: how many checks pass. Grades them side by side, printing in order."""
+    steps = everything()
     width = max(len(step.title) for step in steps) if steps else 0
     print(f"{'Step':<{width}}  Checks passing", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, min(len(steps), os.cpu_count() or 1))) as pool:
@@ -156,7 +158,7 @@ def step_score(step):
     with tempfile.TemporaryDirectory() as folder:
         results = Path(folder) / "results.json"
         subprocess.run(
-            [sys.executable, "-m", "checks", "check", str(step.number), "--results", str(results)],
+            [sys.executable, "-m", "checks", "check", step.key, "--results", str(results)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
@@ -241,7 +243,8 @@ def do_skip(args):
         step, lambda path: starters.render_solution(path.read_text(encoding="utf-8"), step.relative(path)),
         "the reference solution",
     )
-    print(f"Read it, run it (make serve STEP={step.number}), then move on to the next step.")
+    onward = "another extension" if step.is_extension else "the next step"
+    print(f"Read it, run it (make serve STEP={step.key}), then move on to {onward}.")
     return done
 
 
@@ -299,7 +302,8 @@ def do_bench(args):
         return 2
     try:
         bench.run(step, learner_file, label, seconds=args.seconds, rounds=args.rounds, levels=levels,
-                  burst=args.burst, generator=args.load, path=args.path, out_dir=args.out)
+                  burst=args.burst, generator=args.load, path=args.path, out_dir=args.out,
+                  keep_alive=args.keep_alive)
     except bench.BenchError as problem:
         print(problem, file=sys.stderr)
         return 1
@@ -315,8 +319,6 @@ def do_attack(args):
     except attack.AttackError as problem:
         print(problem, file=sys.stderr)
         return 1
-    from .runner import FINAL_STEP
-
     if label == "yours" and step.number == FINAL_STEP and not args.only:
         # Step 5 ships its own copies of the earlier steps' code: try the learner's own step 1, 2 and 4 too.
         earlier = [other for other in all_steps() if other.number < step.number]
@@ -362,7 +364,7 @@ def do_watch(args):
 
     while True:
         seen = stamps()
-        finished = subprocess.run([sys.executable, "-m", "checks", "check", str(step.number)], cwd=ROOT,
+        finished = subprocess.run([sys.executable, "-m", "checks", "check", step.key], cwd=ROOT,
                                   capture_output=True, text=True, encoding="utf-8", errors="replace")
         summary = SUMMARY_LINE.search(finished.stdout)
         clear_screen()
@@ -414,14 +416,14 @@ def score(path):
 
 
 def do_starters(args):
-    stale = starters.out_of_sync(all_steps())
+    stale = starters.out_of_sync(everything())
     if args.check:
         for path in stale:
             print(f"{rel(path)} differs from the starter generated from its solution.")
         if stale:
             print("Run `make starters` to regenerate them.")
         return 1 if stale else 0
-    for step in all_steps():
+    for step in everything():
         for solution_file, learner_file in zip(step.solution_files, step.learner_files):
             if learner_file in stale:
                 saved = backup(learner_file) if learner_file.exists() else None
@@ -506,7 +508,7 @@ def normalise(notebook):
 def do_mutants(args):
     from . import mutants
 
-    steps = all_steps() if args.step == "all" else [find_step(args.step)]
+    steps = everything() if args.step == "all" else [find_step(args.step)]
     if (args.limit is not None and args.limit < 1) or (args.jobs is not None and args.jobs < 1):
         print("--limit and --jobs take a whole number of at least 1.", file=sys.stderr)
         return 2

@@ -40,9 +40,9 @@ class StuckFrame:
 class LearnerServer:
     """A learner's ``HTTPServer`` listening on 127.0.0.1 in a child process."""
 
-    def __init__(self, learner_file, options=None, mode="serve", step_number=None):
+    def __init__(self, learner_file, options=None, mode="serve", step_key=None):
         self.learner_file = Path(learner_file).resolve()
-        self.step_number = step_number  # shown in the commands a learner can paste
+        self.step_key = step_key  # shown in the commands a learner can paste
         self.options = options or {}
         self.mode = mode
         self.port = None

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from . import attribution, starters, wire
-from .course import ROOT, all_steps
+from .course import ROOT, everything
 from .learner_server import LearnerServer
 from .replay import Transcript
 from .report import CheckFailed
@@ -58,7 +58,7 @@ def pytest_configure(config):
 
 
 def step_of(path):
-    for step in all_steps():
+    for step in everything():
         if Path(path).resolve().is_relative_to(step.tests_dir.resolve()):
             return step
     return None
@@ -68,7 +68,7 @@ def step_of(path):
 def step(request):
     found = step_of(request.node.path)
     if found is None:
-        pytest.fail("this test is not inside a step's tests/ folder")
+        pytest.fail("this test is not inside the tests/ folder of a step or extension")
     return found
 
 
@@ -83,7 +83,7 @@ def start_server(learner_file, step):
     started = []
 
     def start(options=None, mode="serve"):
-        server = LearnerServer(learner_file, options, mode, step.number)
+        server = LearnerServer(learner_file, options, mode, step.key)
         started.append(server)
         return server.start()
 

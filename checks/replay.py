@@ -26,7 +26,7 @@ def find_check(step, which, results_file):
     from .attribution import arrange
 
     if not which.strip():
-        raise LookupError(f"Say which check to replay: make replay STEP={step.number} CHECK=1 replays failure "
+        raise LookupError(f"Say which check to replay: make replay STEP={step.key} CHECK=1 replays failure "
                           "number 1 of your last report (CHECK= also takes part of a check's name).")
     try:
         tests = json.loads(results_file.read_text(encoding="utf-8"))["tests"]
@@ -35,15 +35,15 @@ def find_check(step, which, results_file):
     if which.isdigit():
         failed = [test for test in tests if test["status"] != "pass"]
         if not failed:
-            raise LookupError(f"The last report of step {step.number} has no failing check. Run the checks "
-                              f"first (make check STEP={step.number}), or name a check: CHECK=<part of its name>.")
+            raise LookupError(f"The last report of {step.title} has no failing check. Run the checks "
+                              f"first (make check STEP={step.key}), or name a check: CHECK=<part of its name>.")
         arranged = [test for test, _ in arrange(failed)]
         if not 1 <= int(which) <= len(arranged):
-            raise LookupError(f"The last report of step {step.number} numbers its failures 1 to {len(arranged)}.")
+            raise LookupError(f"The last report of {step.title} numbers its failures 1 to {len(arranged)}.")
         return arranged[int(which) - 1]
     found = [test for test in tests if which.lower() in (test["name"] + " " + test["id"]).lower()]
     if not found:
-        raise LookupError(f"No check of step {step.number} has {which!r} in its name "
+        raise LookupError(f"No check of {step.title} has {which!r} in its name "
                           f"(the names are in {results_file.name}, and in the report of make check).")
     return found[0]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from . import attribution, starters
-from .course import RESULTS_DIR, ROOT, next_step
+from .course import FINAL_STEP, RESULTS_DIR, ROOT, all_extensions, next_step
 from .plugin import symbol
 
 # A check that runs longer than this is stopped by pytest-timeout. The checks
@@ -20,24 +20,20 @@ CHECK_TIMEOUT_SECONDS = 60
 MAX_FAILURE_LINES = 40
 MAX_FAILURE_BYTES = 4096
 
-# The course has five steps (COURSE_DESIGN.md); the last one finishes the server.
-FINAL_STEP = 5
-
-
 # Only the pytest plugins grading uses. Left to load itself, every installed plugin would come in,
 # the notebooks' nbval and Jupyter's anyio too, and pytest would recompile each plugin's whole package
 # (Hypothesis: 73 modules) for its assertion rewriting: over a second per run where no bytecode is cached.
 GRADING_PLUGINS = ["--disable-plugin-autoload", "-p", "pytest_timeout", "-p", "_hypothesis_pytestplugin"]
 
 
-def command(step_number, action="check", check=None):
+def command(step_key, action="check", check=None):
     """How the learner runs a command, in the form they used to start this one."""
     if os.environ.get("COURSE_VIA_MAKE"):
-        return {"check": f"make check STEP={step_number}", "hint": f"make hint STEP={step_number}",
-                "replay": f"make replay STEP={step_number} CHECK={check}"}[action]
+        return {"check": f"make check STEP={step_key}", "hint": f"make hint STEP={step_key}",
+                "replay": f"make replay STEP={step_key} CHECK={check}"}[action]
     prefix = "python -m checks"
-    return {"check": f"{prefix} {step_number}", "hint": f"{prefix} hint {step_number}",
-            "replay": f"{prefix} replay {step_number} {check}"}[action]
+    return {"check": f"{prefix} {step_key}", "hint": f"{prefix} hint {step_key}",
+            "replay": f"{prefix} replay {step_key} {check}"}[action]
 
 
 TODO_LINE = re.compile(r"#\s*TODO (\d+)\b")
@@ -122,7 +118,7 @@ def summarise(step, document, learner_file, results_file):
             causes[facts] = (number, advice)
             print(bounded(facts, results_file))
             if "\n  Sent:" in facts:  # it talked to the server: the exchange can be shown byte by byte
-                again = command(step.number, "replay", number)
+                again = command(step.key, "replay", number)
                 print(f"  {'Replay:':<11}{again}   (this check alone, every byte shown)")
         if advice:
             print(advice)
@@ -136,14 +132,20 @@ def summarise(step, document, learner_file, results_file):
                 print(f"  diff -u {relative(step.folder / solution.name)} {relative(solution)}")
         later = next_step(step)
         if later:
-            print(f"Next: {later.title}. {where_to_start(later)}, and run {command(later.number)}.")
+            print(f"Next: {later.title}. {where_to_start(later)}, and run {command(later.key)}.")
+        elif step.is_extension:
+            print("Another extension? The \"Beyond step 5\" pages of the course site list them all.")
         elif step.number < FINAL_STEP:
             print(f"Step {step.number + 1} is not in the course yet: check back soon.")
         else:
             print("That was the last step: you built an HTTP server.")
+            extensions = all_extensions()
+            if extensions:
+                print("Beyond step 5, graded extensions grow it further, in any order: "
+                      + ", ".join(f"{extension.key} ({command(extension.key)})" for extension in extensions) + ".")
     else:
         print("Start with the first failing check: later ones often fail for the same reason.")
-        print(f"Stuck? {command(step.number, 'hint')} shows a hint. Run {command(step.number)} again after each change.")
+        print(f"Stuck? {command(step.key, 'hint')} shows a hint. Run {command(step.key)} again after each change.")
     print(f"(Results for graders: {relative(results_file)})")
     return 0 if not failed else 1
 
@@ -163,8 +165,8 @@ def replay(step, learner_file, which, results_file=None):
         print(problem)
         return 2
     if "nodeid" not in check:
-        print(f"The last report of step {step.number} is from an older course version: run "
-              f"{command(step.number)} once, then replay again.")
+        print(f"The last report of {step.title} is from an older course version: run "
+              f"{command(step.key)} once, then replay again.")
         return 2
     todo = check.get("todo", check.get("task_id"))
     print(f"Replaying: {check['name']}" + (f"   (TODO {todo})" if todo else ""))
@@ -183,7 +185,7 @@ def replay(step, learner_file, which, results_file=None):
         return 2
     outcome = tests[0]
     if outcome["status"] == "pass":
-        print(f"\n{symbol('✓')} The check passes now. Run {command(step.number)} for the whole step.")
+        print(f"\n{symbol('✓')} The check passes now. Run {command(step.key)} for the whole step.")
         return 0
     print(f"\n{symbol('✗')} {outcome['name']}")
     facts, advice = split_advice(outcome["message"] or "")

@@ -108,7 +108,7 @@ class Exchange:
             stuck=self.stuck,
             meaning=meaning,
             server_output=self.server.output(),
-            reproduce=reproduce(self.sent, self.server.step_number, self.cuts),
+            reproduce=reproduce(self.sent, self.server.step_key, self.cuts),
             todo=todo,
         )
 
@@ -330,7 +330,7 @@ def fetch(server, method, path, **kwargs):
             stuck=server.where_stuck() if isinstance(problem, requests.Timeout) else [],
             server_output=server.output(),
             reproduce=f"{curl_command(method, path)}\n"
-            f"(start your server first, in another terminal: make serve STEP={server.step_number or '<n>'})",
+            f"(start your server first, in another terminal: make serve STEP={server.step_key or '<n>'})",
         ) from None
 
 
@@ -357,7 +357,7 @@ def explain_error(error):
     return "The loop that accepts clients ended, so nobody is accepting new connections."
 
 
-def reproduce(sent, step_number=None, cuts=()):
+def reproduce(sent, step_key=None, cuts=()):
     """A command a learner can paste to send the same bytes to their own server.
 
     With ``cuts`` (byte offsets), the same pieces, a second apart. A piece too long to read in a
@@ -365,7 +365,7 @@ def reproduce(sent, step_number=None, cuts=()):
     """
     if not sent:
         return None
-    server = f"(start your server first, in another terminal: make serve STEP={step_number or '<n>'})"
+    server = f"(start your server first, in another terminal: make serve STEP={step_key or '<n>'})"
     if cuts:
         bounds = [0, *cuts, len(sent)]
         pieces = "; sleep 1; ".join(piece_command(sent[start:end]) for start, end in zip(bounds, bounds[1:]))

@@ -280,7 +280,7 @@ def refused_while_sending(lab):
 @contextmanager
 def own_server(lab, **settings):
     """A second server from the same file, with smaller limits, so that a probe of them is quick."""
-    server = LearnerServer(lab.server.learner_file, {**lab.options, **settings}, step_number=lab.step)
+    server = LearnerServer(lab.server.learner_file, {**lab.options, **settings}, step_key=lab.server.step_key)
     try:
         try:
             server.start()
@@ -573,19 +573,19 @@ def run(step, learner_file, label, only=None, quick=False, out_dir=None, say=pri
     try:
         static_root, symlinks = build_site(folder, big_file_size)
         options = {"idle_timeout": IDLE_TIMEOUT}
-        if step.number >= 2:
+        if step.level >= 2:
             options["slow_path"] = SLOW_PATH
-        if step.number >= 4:
-            options["app"] = {"static_root": str(static_root), **({"token": TOKEN} if step.number >= 5 else {})}
-        server = LearnerServer(learner_file, options, step_number=step.number)
+        if step.level >= 4:
+            options["app"] = {"static_root": str(static_root), **({"token": TOKEN} if step.level >= 5 else {})}
+        server = LearnerServer(learner_file, options, step_key=step.key)
         try:
             try:
                 server.start()
             except CheckFailed as failure:
                 raise AttackError(f"{failure.summary}\nThe attack needs a working server: "
-                                  f"run `make check STEP={step.number}` first.") from None
-            lab = Lab(server, step.number, quick, symlinks, big_file_size, options)
-            say(f"Step {step.number}: attacking {shown_path(learner_file)} on 127.0.0.1:{server.port} "
+                                  f"run `make check STEP={step.key}` first.") from None
+            lab = Lab(server, step.level, quick, symlinks, big_file_size, options)
+            say(f"{step.title}: attacking {shown_path(learner_file)} on 127.0.0.1:{server.port} "
                 f"(idle timeout {IDLE_TIMEOUT:g} s). Each probe is followed by GET /, which must get 200.\n")
             verdicts = []
             for name, expected, since, function in chosen:
@@ -602,7 +602,7 @@ def run(step, learner_file, label, only=None, quick=False, out_dir=None, say=pri
     say(summary(verdicts))
     out_dir = Path(out_dir or ROOT / "results" / "attack")
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"step{step.number}-{label}.json"
+    json_path = out_dir / f"{step.short_name}-{label}.json"
     json_path.write_text(json.dumps([asdict(verdict) for verdict in verdicts], indent=2) + "\n", encoding="utf-8")
     say(f"Results: {shown_path(json_path)}. Which step's code stops each probe, and why: the "
         f"\"How fast, how safe?\" page of the course site ({DOCS}).")

@@ -3,11 +3,15 @@
 Both keep ``connections`` requests in flight against one URL on 127.0.0.1
 for ``seconds``, each request on a new connection with ``Connection: close``,
 and return a ``LoadResult``. Every run is bounded in time and in requests.
+With ``keep_alive``, each connection carries request after request, one at
+a time, and is replaced by a new one only when the server closes it (or
+says it will, with ``Connection: close``), as wrk and browsers do.
 
 The bundled generator runs in several processes (one Python process can't
 keep 200 connections busy) and times each request from connect() to the
 last byte of the answer: what a browser would wait, queueing in the
-server's listen backlog included. A request still unanswered when time is
+server's listen backlog included; a request on a connection kept alive,
+from the moment it is sent. A request still unanswered when time is
 up counts in the latencies with the time it waited. wrk starts its clock
 after connecting and leaves unfinished requests out, so a server that
 leaves clients waiting to connect looks better under wrk.
@@ -38,14 +42,16 @@ class LoadResult:
     p99_ms: float | None
     tool: str
     error_kinds: dict = field(default_factory=dict)
+    connections: int | None = None  # opened during the run (the bundled generator counts them; wrk does not say)
 
     @property
     def per_second(self):
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def request_bytes(path, port):
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode("ascii")
+def request_bytes(path, port, keep_alive=False):
+    close = "" if keep_alive else "Connection: close\r\n"  # HTTP/1.1 keeps a connection open unless told
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{close}\r\n".encode("ascii")
 
 
 def percentile(sorted_values, fraction):
@@ -58,17 +64,17 @@ def percentile(sorted_values, fraction):
 # ---------------------------------------------------------------- the bundled generator
 
 
-def run_bundled(port, path, connections, seconds, processes=None):
+def run_bundled(port, path, connections, seconds, processes=None, keep_alive=False):
     """Drive 127.0.0.1:``port`` with ``connections`` concurrent clients for ``seconds``."""
     processes = max(1, min(processes or os.cpu_count() or 1, connections))
     shares = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
     budget = MAX_REQUESTS // processes
     if processes == 1:
-        outcomes = [client_loop(port, path, shares[0], seconds, budget)]
+        outcomes = [client_loop(port, path, shares[0], seconds, budget, keep_alive)]
     else:
         # spawn, not fork: the same on Linux, macOS and Windows, and no copied threads or sockets.
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            outcomes = pool.starmap(client_loop, [(port, path, share, seconds, budget) for share in shares])
+            outcomes = pool.starmap(client_loop, [(port, path, share, seconds, budget, keep_alive) for share in shares])
     answered = sum(len(outcome["latencies"]) for outcome in outcomes)
     latencies = sorted(value for outcome in outcomes for value in outcome["latencies"] + outcome["waited"])
     kinds = {}
@@ -83,6 +89,7 @@ def run_bundled(port, path, connections, seconds, processes=None):
         p99_ms=_ms(percentile(latencies, 0.99)),
         tool=f"bundled generator ({processes} process{'es' if processes > 1 else ''})",
         error_kinds=kinds,
+        connections=sum(outcome["connections"] for outcome in outcomes),
     )
 
 
@@ -91,28 +98,93 @@ def _ms(seconds):
 
 
 class Exchange:
-    """One request on its own non-blocking connection, from connect() to the end of the answer."""
+    """A request on a non-blocking connection, from connect() to the end of the answer.
+
+    ``again()`` sends the next request on the same connection, when the answer allowed it (``reusable``);
+    that request's clock starts when it is sent.
+    """
 
     def __init__(self, port, payload):
         self.started = time.perf_counter()
         self.payload = payload
         self.received = bytearray()
+        self.head = None  # (status, body length, keep-alive) once the answer's head is in
+        self.reusable = False
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setblocking(False)
         self.socket.connect_ex(("127.0.0.1", port))  # EINPROGRESS: writable once connected
 
-    def outcome(self):
-        """'ok', the kind of error, or None while the answer is still incomplete."""
+    def again(self):
+        self.started = time.perf_counter()
+        self.received.clear()
+        self.head, self.reusable = None, False
+        self.socket.send(self.payload)  # a few dozen bytes: one send takes them all
+
+    def outcome(self, closed=False):
+        """'ok', the kind of error, or None while the answer is still incomplete (``closed``: the server hung up)."""
         head_end = self.received.find(b"\r\n\r\n")
         if head_end == -1:
+            return "closed early" if closed else None
+        if self.head is None:
+            self.head = read_head(bytes(self.received[:head_end]))
+            if self.head is None:
+                return "not HTTP"
+        status, length, keep_alive = self.head
+        body = head_end + 4
+        if length == "chunked":
+            try:
+                end = chunked_end(self.received, body)
+            except ValueError:
+                return "bad chunked body"
+        elif length is None:
+            end = len(self.received) if closed else None  # no length given: the body ends when the server closes
+        else:
+            end = body + length if len(self.received) >= body + length else None
+        if end is None:
+            return "closed early" if closed else None
+        self.reusable = keep_alive and not closed and length is not None and end == len(self.received)
+        return "ok" if 200 <= status < 400 else f"status {status}"
+
+
+def read_head(head):
+    """(status, body length, keep-alive?) from a response head; the length may be "chunked", or None for
+    "until the server closes". None if it is not HTTP."""
+    match = re.match(rb"HTTP/1\.([01]) (\d{3})", head)
+    if not match:
+        return None
+    fields = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        fields[name.strip().lower()] = value.strip().lower()
+    connection = {token.strip() for token in fields.get(b"connection", b"").split(b",")}
+    # HTTP/1.1 keeps the connection unless the server says close; HTTP/1.0 only if it says keep-alive.
+    keep_alive = b"keep-alive" in connection if match[1] == b"0" else b"close" not in connection
+    status = int(match[2])
+    if status in (204, 304):
+        length = 0
+    elif b"chunked" in fields.get(b"transfer-encoding", b""):
+        length = "chunked"
+    elif fields.get(b"content-length", b"").isdigit():
+        length = int(fields[b"content-length"])
+    else:
+        length = None
+    return status, length, keep_alive
+
+
+def chunked_end(data, position):
+    """Where a chunked body starting at ``position`` of ``data`` ends, or None while it is incomplete."""
+    while True:
+        line_end = data.find(b"\r\n", position)
+        if line_end == -1:
             return None
-        match = re.match(rb"HTTP/1\.[01] (\d{3})", self.received)
-        if not match:
-            return "not HTTP"
-        length = re.search(rb"\r\ncontent-length:\s*(\d+)", self.received[:head_end], re.IGNORECASE)
-        if length and len(self.received) - head_end - 4 < int(length[1]):
+        size = int(bytes(data[position:line_end]).split(b";")[0], 16)  # ValueError if it is not a size
+        position = line_end + 2
+        if size == 0:
+            blank = data.find(b"\r\n\r\n", position - 2)  # the empty line after the trailers, if any
+            return None if blank == -1 else blank + 4
+        position += size + 2
+        if position > len(data):
             return None
-        return "ok" if 200 <= int(match[1]) < 400 else f"status {match[1].decode()}"
 
 
 def advance(selector, finish, timeout):
@@ -135,36 +207,45 @@ def advance(selector, finish, timeout):
             finish(exchange, "reset")
             continue
         exchange.received += chunk
-        result = exchange.outcome()
+        result = exchange.outcome(closed=not chunk)
         if result is not None:
             finish(exchange, result)
-        elif not chunk:
-            finish(exchange, "closed early")
 
 
-def client_loop(port, path, connections, seconds, budget):
-    """Keep ``connections`` exchanges in flight until ``seconds`` pass or ``budget`` requests are made."""
-    payload = request_bytes(path, port)
+def client_loop(port, path, connections, seconds, budget, keep_alive=False):
+    """Keep ``connections`` requests in flight until ``seconds`` pass or ``budget`` requests are made."""
+    payload = request_bytes(path, port, keep_alive)
     selector = selectors.DefaultSelector()
     latencies, errors = [], {}
     began = time.perf_counter()
     deadline = began + seconds
-    started = 0
+    started = opened = 0
 
     def start():
-        nonlocal started
+        nonlocal started, opened
         started += 1
+        opened += 1
         exchange = Exchange(port, payload)
         selector.register(exchange.socket, selectors.EVENT_WRITE, exchange)
 
     def finish(exchange, result):
-        selector.unregister(exchange.socket)
-        exchange.socket.close()
+        nonlocal started
         if result == "ok":
             latencies.append(time.perf_counter() - exchange.started)
         else:
             errors[result] = errors.get(result, 0) + 1
-        if time.perf_counter() < deadline and started < budget:
+        more = time.perf_counter() < deadline and started < budget
+        if more and keep_alive and result == "ok" and exchange.reusable:
+            started += 1
+            try:
+                exchange.again()
+                return
+            except OSError:
+                pass  # the server closed it meanwhile: counted, and replaced by a new connection, below
+            errors["reset"] = errors.get("reset", 0) + 1
+        selector.unregister(exchange.socket)
+        exchange.socket.close()
+        if more:
             start()
 
     for _ in range(connections):
@@ -184,7 +265,8 @@ def client_loop(port, path, connections, seconds, budget):
         waited.append(ended - key.data.started)
         key.fileobj.close()
     selector.close()
-    return {"latencies": latencies, "waited": waited, "errors": errors, "seconds": ended - began}
+    return {"latencies": latencies, "waited": waited, "errors": errors, "seconds": ended - began,
+            "connections": opened}
 
 
 # ---------------------------------------------------------------- wrk
@@ -196,13 +278,15 @@ def wrk_path():
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
-def run_wrk(port, path, connections, seconds, threads=None):
+def run_wrk(port, path, connections, seconds, threads=None, keep_alive=False):
     """The same load with wrk (https://github.com/wg/wrk), parsed into a ``LoadResult``."""
     threads = max(1, min(threads or os.cpu_count() or 1, connections))
     command = [
         wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-        f"--timeout={REQUEST_TIMEOUT:.0f}s", "-H", "Connection: close", f"http://127.0.0.1:{port}{path}",
+        f"--timeout={REQUEST_TIMEOUT:.0f}s", f"http://127.0.0.1:{port}{path}",
     ]
+    if not keep_alive:  # wrk keeps connections open by default, and reconnects when a server closes
+        command[-1:-1] = ["-H", "Connection: close"]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30)
     if finished.returncode != 0:
         raise RuntimeError(f"wrk failed: {finished.stderr.strip() or finished.stdout.strip()}")

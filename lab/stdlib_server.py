@@ -1,10 +1,13 @@
 """The yardstick for ``make bench``: Python's own ``http.server.ThreadingHTTPServer``.
 
-    python -m lab.stdlib_server <body file> <status> <content type>
+    python -m lab.stdlib_server <body file> <status> <content type> [--keep-alive]
 
 answers every GET with the same status, Content-Type and body as the
 learner's server gave, so both servers send the same bytes. It prints its
 port on the first line of stdout, and stops when stdin closes.
+
+With --keep-alive it speaks HTTP/1.1, keeping each connection open for the
+next request, and sets TCP_NODELAY: the fair yardstick for a keep-alive run.
 """
 
 import sys
@@ -13,8 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-def handler_for(status, content_type, body):
+def handler_for(status, content_type, body, keep_alive=False):
     class SameBytes(BaseHTTPRequestHandler):
+        if keep_alive:
+            # Its default, HTTP/1.0, closes after every response whatever the client asks.
+            protocol_version = "HTTP/1.1"
+            # The head and the body go out in two writes: without this, Nagle holds the second one
+            # back until the client's delayed ACK arrives, up to 40 ms a request on a kept connection.
+            disable_nagle_algorithm = True
+
         def do_GET(self):
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -37,8 +47,10 @@ class QuietServer(ThreadingHTTPServer):
 
 
 def main(argv):
-    body_file, status, content_type = argv
-    server = QuietServer(("127.0.0.1", 0), handler_for(int(status), content_type, Path(body_file).read_bytes()))
+    keep_alive = "--keep-alive" in argv
+    body_file, status, content_type = [arg for arg in argv if arg != "--keep-alive"]
+    handler = handler_for(int(status), content_type, Path(body_file).read_bytes(), keep_alive)
+    server = QuietServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(server.server_address[1], flush=True)
     sys.stdin.read()  # until the benchmark closes our stdin (or dies)

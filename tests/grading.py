@@ -31,7 +31,7 @@ def grade(step, which, tmp_path, learner_file=None, only=()):
     import time
 
     results = tmp_path / "results.json"
-    command = [sys.executable, "-m", "checks", "check", str(step.number), f"--results={results}"]
+    command = [sys.executable, "-m", "checks", "check", step.key, f"--results={results}"]
     command += [which, str(learner_file)] if learner_file else [which]
     for name in only:
         command += ["-k", name]

@@ -13,11 +13,11 @@ import ast
 import pytest
 
 from checks import attribution, mistakes, starters
-from checks.course import all_steps
+from checks.course import everything
 
 from .grading import assert_report_is_bounded, grade
 
-STEPS = all_steps()
+STEPS = everything()
 MISTAKES = [(step, mistake) for step in STEPS for mistake in mistakes.load(step)]
 
 

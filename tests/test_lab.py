@@ -11,16 +11,22 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ElementTree
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from checks import bootstrap
 from checks.course import ROOT, find_step
 from checks.starters import write_variant
-from lab import attack, load
+from lab import attack, bench, load, stdlib_server
 from lab.bench import StdlibServer
 
 STEP5 = find_step("5")
+# (python, version) when waitress is installed (make test installs it): make bench then measures it too.
+WAITRESS = bench.find_waitress()
+MEASURED = ("yours", "stdlib", "waitress") if WAITRESS else ("yours", "stdlib")
 
 
 def course(*args, timeout=180):
@@ -32,34 +38,67 @@ def short_bench(tmp_path, *extra):
     finished = course("bench", "5", "--solution", "--seconds", "0.5", "--rounds", "2", "--connections", "1,4",
                       "--burst", "20", "--out", str(tmp_path), *extra)
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    return finished.stdout, json.loads((tmp_path / "step5-solution.json").read_text())
+    stem = "step5-solution-keep-alive" if "--keep-alive" in extra else "step5-solution"
+    return finished.stdout, json.loads((tmp_path / f"{stem}.json").read_text())
 
 
 def check_figures(results, output):
     assert [level["connections"] for level in results["levels"]] == [1, 4]
     for level in results["levels"]:
-        for name in ("yours", "stdlib"):
+        assert [name for name in bench.SERVERS if name in level] == list(MEASURED)
+        for name in MEASURED:
             figures = level[name]
             assert len(figures["rounds"]) == 2, "each server is measured once per round"
             assert figures["lowest"] <= figures["requests_per_second"] <= figures["highest"]
             assert figures["requests_per_second"] > 0 and figures["errors"] == 0, figures
             assert 0 < figures["p50_ms"] <= figures["p99_ms"]
-        assert level["ratio"] == pytest.approx(
-            level["yours"]["requests_per_second"] / level["stdlib"]["requests_per_second"])
-        assert f"{level['ratio']:.2f}×" in output
-    assert results["burst"]["yours"]["answered"] == 20
+        for key, yardstick in (("ratio", "stdlib"), ("ratio_waitress", "waitress")):
+            if yardstick in MEASURED:
+                assert level[key] == pytest.approx(
+                    level["yours"]["requests_per_second"] / level[yardstick]["requests_per_second"])
+                assert f"{level[key]:.2f}×" in output
+    assert {name: burst["answered"] for name, burst in results["burst"].items()}["yours"] == 20
+    assert list(results["burst"]) == list(MEASURED)
     assert results["answer"]["status"] == 200 and results["answer"]["bytes"] > 0
+    assert results["waitress"] == (WAITRESS and WAITRESS[1])
+    assert max(len(line) for line in output.splitlines() if line.startswith(" ")) <= 100, "the table fits"
 
 
 def test_bench_measures_both_servers_with_the_bundled_generator(tmp_path):
     output, results = short_bench(tmp_path, "--load", "bundled")
     check_figures(results, output)
-    assert results["load"] == "bundled"
+    assert results["load"] == "bundled" and results["request"] == "GET / (Connection: close)"
     chart = ElementTree.parse(tmp_path / "step5-solution.svg").getroot()
     bars = [rect for rect in chart.iter("{http://www.w3.org/2000/svg}rect") if rect.find("{*}title") is not None]
-    assert len(bars) == 2 * 2 * 2, "two panels, two levels, two servers"
+    assert len(bars) == 2 * 2 * len(MEASURED), "two panels, two levels, a bar per server"
     assert "ThreadingHTTPServer" in output and "Burst: 20 clients" in output
     assert re.search(r"^ +1  reference ", output, re.M) and " yours " not in output, "IMPL=solution is the reference"
+    for level in results["levels"]:
+        for run in level["yours"]["rounds"] + level["stdlib"]["rounds"]:
+            assert run["connections"] >= run["requests"], "Connection: close: a connection per request"
+
+
+@pytest.mark.skipif(not WAITRESS, reason="waitress is not installed (make test installs the bench extra)")
+def test_bench_measures_waitress_as_a_third_column(tmp_path):
+    output, results = short_bench(tmp_path, "--load", "bundled", "--keep-alive")
+    check_figures(results, output)
+    assert f"and waitress {WAITRESS[1]}" in output and "vs waitress" in output
+    assert re.search(r"^ +waitress +[\d,]+ ", output, re.M)
+    chart = (tmp_path / "step5-solution-keep-alive.svg").read_text()
+    assert "and waitress" in chart and chart.count("<title>waitress: ") == 2 * 2
+
+
+def test_bench_without_waitress_measures_two_servers_and_says_how_to_add_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "find_waitress", lambda: None)
+    said = []
+    results = bench.run(STEP5, STEP5.solution_dir / STEP5.main_file.name, "solution", seconds=0.3, rounds=1,
+                        levels=(2,), burst=0, generator="bundled", out_dir=tmp_path, say=said.append)
+    assert "waitress" not in results["levels"][0] and "ratio_waitress" not in results["levels"][0]
+    output = "\n".join(said)
+    assert "vs waitress" not in output and results["waitress"] is None
+    install = f"{bootstrap.venv_python().relative_to(ROOT)} -m pip install waitress=="
+    hints = [line for line in output.splitlines() if install in line]
+    assert len(hints) == 1 and hints[0].endswith(bootstrap.requirements(("bench",))[0])
 
 
 @pytest.mark.skipif(load.wrk_path() is None, reason="wrk is not installed (.ci/run installs Debian's wrk)")
@@ -67,6 +106,84 @@ def test_bench_measures_both_servers_with_wrk(tmp_path):
     output, results = short_bench(tmp_path, "--load", "wrk")
     check_figures(results, output)
     assert results["levels"][0]["yours"]["rounds"][0]["tool"] == "wrk"
+
+
+def test_keep_alive_bench_reuses_connections_and_reconnects_to_a_server_that_closes(tmp_path):
+    """The reference solution closes after every answer and says so: reconnecting to it is not an error."""
+    output, results = short_bench(tmp_path, "--load", "bundled", "--keep-alive")
+    check_figures(results, output)
+    assert results["request"] == "GET / (keep-alive)" and "keep-alive" in output and "TCP_NODELAY" in output
+    for level in results["levels"]:
+        for run in level["yours"]["rounds"]:
+            assert run["errors"] == 0 and run["connections"] >= run["requests"] > 0
+        for run in level["stdlib"]["rounds"]:
+            assert run["connections"] == level["connections"] and run["requests"] > 10 * run["connections"]
+
+
+@pytest.mark.skipif(load.wrk_path() is None, reason="wrk is not installed (.ci/run installs Debian's wrk)")
+def test_keep_alive_bench_with_wrk_counts_no_errors_for_a_server_that_closes(tmp_path):
+    output, results = short_bench(tmp_path, "--load", "wrk", "--keep-alive")
+    check_figures(results, output)
+    assert results["levels"][0]["yours"]["rounds"][0]["tool"] == "wrk"
+
+
+def answering(framing):
+    """A handler that answers "hello world" with a Content-Length, chunked, or with Connection: close."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_GET(self):
+            self.send_response(200)
+            if framing == "chunked":
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"5\r\nhello\r\n6;note=x\r\n world\r\n0\r\n\r\n")
+                return
+            self.send_header("Content-Length", "11")
+            if framing == "close":
+                self.send_header("Connection", "close")  # and BaseHTTPRequestHandler closes after it
+            self.end_headers()
+            self.wfile.write(b"hello world")
+
+        def log_message(self, format, *args):
+            pass
+
+    return Handler
+
+
+class CountingServer(stdlib_server.QuietServer):
+    """Counts the connections it accepts: the server's side of how many the load generator opened."""
+
+    accepted = 0
+
+    def get_request(self):
+        pair = super().get_request()
+        self.accepted += 1  # only serve_forever's thread calls this
+        return pair
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+def test_the_bundled_generator_keeps_connections_alive_unless_the_server_closes(framing):
+    server = CountingServer(("127.0.0.1", 0), answering(framing))
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        result = load.run_bundled(server.server_address[1], "/", connections=4, seconds=0.5, keep_alive=True)
+    finally:
+        server.shutdown()
+        serving.join()
+        server.server_close()
+    assert result.errors == 0 and result.requests > 0, result.error_kinds
+    if framing == "close":
+        # One connection per answer, seen by the server; the generator may have opened a few more at the end
+        # that the server had not accepted yet when time was up.
+        assert result.requests <= server.accepted <= result.connections
+    else:
+        assert server.accepted == result.connections == 4 and result.requests > 10 * 4
+
+
 
 
 def test_the_bundled_generator_counts_refusals_and_error_statuses():
@@ -222,6 +339,8 @@ def test_make_targets_default_to_step_5():
     assert "-m checks bench 5" in planned("bench")
     assert "-m checks bench 3 --solution" in planned("bench", "STEP=3", "IMPL=solution")
     assert "-m checks attack 5 --solution" in planned("attack", "IMPL=solution")
+    assert "-m checks bench 5 --solution --keep-alive" in planned("bench", "IMPL=solution", "KEEPALIVE=1")
+    assert "--keep-alive" not in planned("bench")
 
 
 def test_the_lab_page_shows_every_probe_as_the_tool_names_it():
@@ -241,6 +360,8 @@ def test_the_lab_page_shows_the_table_bench_prints():
     header = heading(STEP5, STEP5.main_file, "/", 200, b"", "wrk", 3.0, 3).splitlines()[-1]
     page = (ROOT / "docs" / "lab.md").read_text(encoding="utf-8")
     assert page.count(header.rstrip()) >= 2, "the tables on docs/lab.md no longer match what make bench prints"
+    with_waitress = heading(STEP5, STEP5.main_file, "/", 200, b"", "wrk", 3.0, 3, "solution", True, "3.0.2")
+    assert with_waitress.splitlines()[-1] in page, "nor does the table with waitress"
 
 
 def test_after_step_5_each_defence_is_tried_in_the_step_that_teaches_it(tmp_path):

@@ -28,14 +28,14 @@ def try_it_dir(tmp_path, monkeypatch):
     b"POST /echo HTTP/1.1\r\nContent-Length: 1024\r\n\r\n" + BINARY_BODY,
 ])
 def test_the_command_sends_the_same_bytes(sent, try_it_dir):
-    command = wire.reproduce(sent, step_number=2)
+    command = wire.reproduce(sent, step_key=2)
     assert sent_by(command, wire.ROOT) == sent
     assert "\x1b" not in command and "\x07" not in command, "a raw control byte would act on the terminal"
 
 
 def test_a_long_request_is_saved_and_sent_from_the_file(try_it_dir):
     sent = b"POST /echo HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + BINARY_BODY * 98
-    command = wire.reproduce(sent, step_number=2)
+    command = wire.reproduce(sent, step_key=2)
     assert len(command) < 300 and "cat " in command
     assert sent_by(command, wire.ROOT) == sent
     assert [path.read_bytes() for path in try_it_dir.iterdir()] == [sent]
@@ -43,7 +43,7 @@ def test_a_long_request_is_saved_and_sent_from_the_file(try_it_dir):
 
 def test_pieces_are_sent_as_cut(try_it_dir):
     sent = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-    command = wire.reproduce(sent, step_number=1, cuts=[len(sent) - 1])
+    command = wire.reproduce(sent, step_key=1, cuts=[len(sent) - 1])
     assert "sleep 1" in command and command.count("printf") == 2
     assert sent_by(command, wire.ROOT) == sent
 
@@ -54,5 +54,5 @@ def test_a_curl_line_quotes_its_url_for_the_shell():
 
 
 def test_a_plain_get_is_tried_with_curl_on_the_same_path():
-    command = wire.reproduce(b"GET /user/a%2Fb?x=1&y=2 HTTP/1.1\r\nHost: x\r\n\r\n", step_number=3)
+    command = wire.reproduce(b"GET /user/a%2Fb?x=1&y=2 HTTP/1.1\r\nHost: x\r\n\r\n", step_key=3)
     assert shlex.split(command.splitlines()[0]) == ["curl", "-v", "http://127.0.0.1:8080/user/a%2Fb?x=1&y=2"]
