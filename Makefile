@@ -23,7 +23,7 @@ MUTANTS_OPTIONS = $(if $(TODO),--todo $(TODO)) $(if $(LIMIT),--limit $(LIMIT)) $
 .PHONY: help check test progress hint reset skip restore serve replay watch notebook report bench attack docs notebooks starters setup mutants
 
 help: ## list the targets
-	@echo "Build Your Own HTTP Server — make targets (STEP=1..5):"
+	@echo "Build Your Own HTTP Server — make targets (STEP=1..5, or an extension's name: STEP=keep-alive):"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 22
 
 check: ## grade your step: make check STEP=1

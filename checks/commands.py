@@ -86,7 +86,7 @@ def run(argv):
     attack.add_argument("--quick", action="store_true", help="smaller files and crowds (for the course's own tests)")
 
     notebook = commands.add_parser("notebook", help="open a step's notebook (or the lab's) in Jupyter")
-    notebook.add_argument("which", help="a step (1-5) or lab")
+    notebook.add_argument("which", help="a step (1-5), lab, or an extension's name")
     notebook.add_argument("--port", type=int, default=8888, help="Jupyter's port (default 8888; 0 for any free one)")
     notebook.add_argument("--no-browser", action="store_true", help="print the address instead of opening a browser")
 
@@ -351,7 +351,7 @@ def do_serve(args):
         return 1
 
 
-SUMMARY_LINE = re.compile(r"^Step \d+ — .*: \d+/\d+ checks passing$", re.M)
+SUMMARY_LINE = re.compile(r"^(?:Step \d+|Extension) — .*: \d+/\d+ checks passing$", re.M)
 
 
 def do_watch(args):

@@ -1,6 +1,6 @@
 """MkDocs hook (mkdocs.yml, hooks:): a step page's Hints section is its step's hints.md.
 
-`make hint STEP=n` prints steps/<n>/hints.md one level at a time; the page shows the same
+`make hint STEP=n` prints steps/<n>/hints.md (an extension's: challenges/<name>/hints.md) one level at a time; the page shows the same
 text, so the two cannot drift. The page marks the place with HINTS_MARKER. Standard library
 only, loaded by MkDocs by path.
 """
@@ -14,8 +14,9 @@ HINTS_MARKER = "<!-- hints.md -->"
 def on_page_markdown(markdown, page, config, files):
     if HINTS_MARKER not in markdown:
         return markdown
-    step = Path(page.file.src_uri).stem  # docs/steps/1-socket.md -> 1-socket
-    hints_file = Path(config.config_file_path).parent / "steps" / step / "hints.md"
+    page_path = Path(page.file.src_uri)  # steps/1-socket.md, or extensions/keep-alive.md
+    folder = "challenges" if page_path.parent.name == "extensions" else "steps"
+    hints_file = Path(config.config_file_path).parent / folder / page_path.stem / "hints.md"
     return markdown.replace(HINTS_MARKER, admonitions(hints_file.read_text(encoding="utf-8")))
 
 
@@ -26,7 +27,7 @@ def admonitions(text):
         title, _, body = section.partition("\n")
         if not title.lower().startswith("hint"):
             continue
-        body = re.sub(r"\]\(docs/steps/", "](", body.strip())
+        body = re.sub(r"\]\(docs/(steps|extensions)/", "](../\\1/", body.strip())
         body = re.sub(r"\]\(docs/", "](../", body)
         indented = "\n".join(f"    {line}" if line else "" for line in body.splitlines())
         blocks.append(f'??? tip "{title.strip()}"\n\n{indented}\n')

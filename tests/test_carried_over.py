@@ -1,16 +1,18 @@
 """Code carried from one step to the next stays the same, unless the later step changes it on purpose.
 
-A fix made to step 2's parser must reach steps 3, 4 and 5, which carry it over.
-Each function or method defined in two consecutive steps' solutions must have
-the same code (docstrings and comments aside), except the ones listed in
-INTENDED_CHANGES: the places where a step grows its predecessor's code.
+A fix made to step 2's parser must reach steps 3, 4 and 5, which carry it over,
+and every extension, which starts from step 5's reference. Each function or
+method defined in two consecutive steps' solutions (or in step 5's and an
+extension's) must have the same code (docstrings and comments aside), except
+the ones listed in INTENDED_CHANGES: the places where a step grows its
+predecessor's code.
 """
 
 import ast
 
 import pytest
 
-from checks.course import all_steps
+from checks.course import all_extensions, all_steps
 
 # (later step, file, function): changed on purpose by that step, and why.
 INTENDED_CHANGES = {
@@ -32,10 +34,22 @@ INTENDED_CHANGES = {
     ("5-middleware", "server.py", "HTTPServer.handle_client"): "notes the client's address for the log",
     ("5-middleware", "response.py", "HTTPResponse.to_bytes"): "formats the Date once a second (make bench shows why)",
     ("5-middleware", "server.py", "main"): "a new description and stop message",
+    ("keep-alive", "app.py", "create_app"): "adds /api/countdown, a body made as it is sent",
+    ("keep-alive", "request.py", "parse_request"): "reads a chunked body",
+    ("keep-alive", "request.py", "request_size"): "says CHUNKED when only the chunks know the size",
+    ("keep-alive", "response.py", "HTTPResponse.to_bytes"): "frames the body to keep the connection open",
+    ("keep-alive", "response.py", "HTTPResponse.write_to"): "sends chunks",
+    ("keep-alive", "server.py", "ClientConnection.__init__"): "starts from bytes a previous request left",
+    ("keep-alive", "server.py", "ClientConnection._take"): "finds the end of a chunked body",
+    ("keep-alive", "server.py", "HTTPServer.__init__"): "takes the keep-alive timeout and request cap",
+    ("keep-alive", "server.py", "HTTPServer.handle_client"): "serves request after request",
+    ("keep-alive", "server.py", "main"): "a new description",
+    ("keep-alive", "server.py", "read_request"): "works on the connection's buffer",
 }
 
 STEPS = all_steps()
-PAIRS = list(zip(STEPS, STEPS[1:]))
+# Each step with the one before it; each extension with the last step, which it starts from.
+PAIRS = list(zip(STEPS, STEPS[1:])) + [(STEPS[-1], extension) for extension in all_extensions()]
 
 
 def definitions(path):
@@ -70,7 +84,7 @@ def test_carried_over_code_is_unchanged(earlier, later):
 
 
 def test_every_intended_change_is_still_a_change():
-    names = {step.name: step for step in STEPS}
+    names = {step.name: step for _, step in PAIRS}
     earlier = {later.name: before for before, later in PAIRS}
     stale = []
     for step_name, file_name, function in INTENDED_CHANGES:

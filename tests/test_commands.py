@@ -93,11 +93,26 @@ def test_hints_come_one_level_at_a_time(course):
     assert all(f"({level} of 4)" in every.stdout for level in range(1, 5))
 
 
-def test_progress_lists_each_step(course):
+def test_progress_lists_each_step_then_each_extension(course):
     finished = run(course, "progress")
 
     assert finished.returncode == 0, finished.stderr
     assert re.search(r"^Step 1 — socket +0/[1-9]\d* *$", finished.stdout, re.M), finished.stdout
+    extension = re.search(r"^Extension — keep-alive +0/[1-9]\d* *$", finished.stdout, re.M)
+    assert extension and extension.start() > finished.stdout.index("Step 5 — "), finished.stdout
+
+
+def test_an_extension_is_named_wherever_a_step_is_numbered(course):
+    hint = run(course, "hint", "keep-alive")
+    assert "── Extension — keep-alive · Hint 1" in hint.stdout, hint.stdout + hint.stderr
+
+    skipped = run(course, "skip", "keep-alive")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "make serve STEP=keep-alive), then move on to another extension." in skipped.stdout
+    graded = run(course, "check", "keep-alive")
+    assert graded.returncode == 0, graded.stdout
+    assert re.search(r"^Extension — keep-alive: (\d+)/\1 checks passing$", graded.stdout, re.M), graded.stdout
+    assert (course / "results" / "keep-alive.json").is_file()
 
 
 @pytest.mark.parametrize("args", [["check", "9"], ["hint", "nine"], ["reset", "0"]])

@@ -16,9 +16,9 @@ from html import unescape
 import pytest
 
 from checks import starters
-from checks.course import ROOT, all_steps
+from checks.course import ROOT, all_steps, everything
 
-STEPS = all_steps()
+STEPS = everything()  # the steps, then the extensions: each has a page, hints and checks
 
 
 def page_html(site, docs_page):
@@ -92,7 +92,7 @@ def test_step_page_says_how_many_checks_it_lists(step):
 
 def test_the_first_checks_a_learner_sees_are_counted_right():
     """README, troubleshooting and the workshop plans quote step 1's score on the starter and when done."""
-    total = graded_items(STEPS[0])
+    total = graded_items(all_steps()[0])
     quoted = []
     for page in ["README.md", "docs/troubleshooting.md", "docs/instructors.md"]:
         text = (ROOT / page).read_text(encoding="utf-8")
@@ -110,8 +110,8 @@ def test_the_mutation_table_matches_the_steps():
     from checks import mutants
 
     text = (ROOT / "docs/instructors.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| (\d) — \w+ \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) % \|$", text, re.M)
-    assert [int(row[0]) for row in rows] == [step.number for step in STEPS], "one row per step, in order"
+    rows = re.findall(r"^\| (\d|[a-z-]+)(?: — \w+)? \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) % \|$", text, re.M)
+    assert [row[0] for row in rows] == [step.key for step in STEPS], "one row per step, then per extension, in order"
     for (number, mistakes, made, caught, equivalent, score), step in zip(rows, STEPS):
         with open(step.folder / "mistakes.toml", "rb") as listed:
             assert int(mistakes) == len(tomllib.load(listed)["mistake"]), f"step {number}: mistakes"

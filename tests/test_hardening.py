@@ -19,12 +19,12 @@ import time
 import h11
 import pytest
 
-from checks.course import all_steps
+from checks.course import everything
 from checks.learner_server import LearnerServer
 from lab import clients
 
-STEPS = all_steps()
-PARSING_STEPS = [step for step in STEPS if step.number >= 2]  # their server.py reads whole requests
+STEPS = everything()  # the steps, then the extensions, which keep all of step 5's defences
+PARSING_STEPS = [step for step in STEPS if step.level >= 2]  # their server.py reads whole requests
 TOKEN = "let-me-in"  # step 5's demo token, as these tests set it
 GET = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"  # every step's demo answers it 200
 
@@ -34,14 +34,14 @@ def ids(steps):
 
 
 def post_head(step, length, extra=b""):
-    path = b"/api/echo" if step.number >= 5 else b"/echo" if step.number == 2 else b"/"
-    auth = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n" if step.number >= 5 else b""
+    path = b"/api/echo" if step.level >= 5 else b"/echo" if step.level == 2 else b"/"
+    auth = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n" if step.level >= 5 else b""
     return (b"POST " + path + b" HTTP/1.1\r\nHost: localhost\r\n" + auth
             + b"Content-Length: %d\r\n" % length + extra + b"\r\n")
 
 
 def server_options(step, **options):
-    if step.number >= 5:
+    if step.level >= 5:
         options["app"] = {"token": TOKEN}
     return options
 
@@ -151,7 +151,7 @@ def test_a_thread_that_cannot_start_costs_one_connection_not_the_server(step):
                               text=True, timeout=30)
     assert finished.returncode == 0, finished.stderr
     first, second = [line for line in finished.stdout.splitlines() if line == "closed" or line.startswith("HTTP/")]
-    assert first == ("closed" if step.number == 1 else "HTTP/1.1 503 Service Unavailable")
+    assert first == ("closed" if step.level == 1 else "HTTP/1.1 503 Service Unavailable")
     assert second == "HTTP/1.1 200 OK"
 
 

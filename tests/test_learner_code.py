@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from checks.course import all_steps
+from checks.course import everything
 
-LEARNER_FILES = [path for step in all_steps() for path in (*step.learner_files, *step.solution_files)]
+LEARNER_FILES = [path for step in everything() for path in (*step.learner_files, *step.solution_files)]
 
 
 def imported_modules(path):

@@ -4,7 +4,7 @@ import json
 
 import yaml
 
-from checks.course import ROOT, all_steps
+from checks.course import ROOT, everything
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 
@@ -16,12 +16,13 @@ def load(name):
 def test_classroom_grades_every_step_and_reports_each():
     steps = load("classroom.yml")["jobs"]["autograding"]["steps"]
     graders = {step["id"]: step for step in steps if step.get("uses", "").startswith("classroom-resources/autograding-command-grader")}
-    assert sorted(graders) == [f"step-{step.number}" for step in all_steps()]
-    for step in all_steps():
-        command = graders[f"step-{step.number}"]["with"]["command"]
-        assert command == f"python -m checks check {step.number} --results results/{step.name}.json"
+    expected = {step.key if step.is_extension else f"step-{step.number}": step for step in everything()}
+    assert sorted(graders) == sorted(expected)
+    for grader, step in expected.items():
+        command = graders[grader]["with"]["command"]
+        assert command == f"python -m checks check {step.key} --results results/{step.name}.json"
     [reporter] = [step for step in steps if step.get("uses", "").startswith("classroom-resources/autograding-grading-reporter")]
-    assert reporter["with"]["runners"].split(",") == sorted(graders)
+    assert sorted(reporter["with"]["runners"].split(",")) == sorted(graders)
     assert set(reporter["env"]) == {f"{runner.upper()}_RESULTS" for runner in graders}
 
 

@@ -197,6 +197,7 @@ def split_target(target):
     return unquote(path), parse_qs(query, keep_blank_values=True)
 
 
+# --8<-- [start:body-framing]
 def body_framing(headers, version, max_body):
     """How the body's end is found (RFC 9112, section 6.3): its length in bytes, or ``CHUNKED``.
 
@@ -232,8 +233,10 @@ def body_framing(headers, version, max_body):
         raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is over the limit of {max_body} bytes")
     return int(digits)
     # <<< SOLUTION
+# --8<-- [end:body-framing]
 
 
+# --8<-- [start:read-chunk]
 def read_chunk(data, start, room):
     """Read the chunk that starts at ``data[start]``: ``(its data, where the next one starts)``.
 
@@ -265,6 +268,7 @@ def read_chunk(data, start, room):
         return None
     return bytes(data[data_start:data_end]), data_end + len(CRLF)
     # <<< SOLUTION
+# --8<-- [end:read-chunk]
 
 
 def end_of_trailers(data, line_end):

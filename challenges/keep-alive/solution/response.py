@@ -99,6 +99,7 @@ class HTTPResponse:
         """Whether the connection ends after this response: it was asked to, or only the close can mark the body's end."""
         return not self.keep_alive or (self.unknown_length and not self.chunked)
 
+    # --8<-- [start:to-bytes]
     def to_bytes(self):
         """The head, and the body unless it is streamed (``chunks``): ready for ``sendall``."""
         headers = Headers(self.headers)
@@ -122,7 +123,9 @@ class HTTPResponse:
         lines += [f"{name}: {value}" for name, value in headers]
         head = "\r\n".join(lines) + "\r\n\r\n"
         return head.encode("latin-1") + (self.body if self.send_body and self.chunks is None else b"")
+    # --8<-- [end:to-bytes]
 
+    # --8<-- [start:write-to]
     def write_to(self, client):
         """Send the whole response on ``client``, streaming ``chunks`` if there are any."""
         head = self.to_bytes()
@@ -142,6 +145,7 @@ class HTTPResponse:
         if head:
             client.sendall(head)  # an empty body: the head alone (and the last chunk)
         # <<< SOLUTION
+    # --8<-- [end:write-to]
 
 
 def error_response(status, message=""):

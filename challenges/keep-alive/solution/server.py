@@ -205,6 +205,7 @@ class HTTPServer:
         with self._connections_changed:
             return self._connections_changed.wait_for(lambda: self._connections == 0, timeout)
 
+    # --8<-- [start:handle-client]
     def handle_client(self, client, address):
         """Serve one connection: request after request, until it ends, idles out, or has carried ``max_requests``."""
         with client:
@@ -219,6 +220,7 @@ class HTTPServer:
                 if not self.serve_one(client, address, buffer, last=number == self.max_requests):
                     return
             # <<< SOLUTION
+    # --8<-- [end:handle-client]
 
     def wait_for_request(self, client):
         """Wait up to ``keepalive_timeout`` for the next request to begin; False if it does not.
@@ -436,6 +438,7 @@ def close_gracefully(client, linger):
         pass  # nothing more yet (BlockingIOError), timed out, reset, or gone: we tried
 
 
+# --8<-- [start:keeps-open]
 def keeps_open(request):
     """Whether the client lets the connection stay open after this request (RFC 9112, section 9.3)."""
     # >>> SOLUTION 5 #who-closes: decide from the Connection field and the version whether the connection stays open
@@ -444,8 +447,10 @@ def keeps_open(request):
         return False
     return request.version == "HTTP/1.1" or "keep-alive" in options
     # <<< SOLUTION
+# --8<-- [end:keeps-open]
 
 
+# --8<-- [start:read-request]
 def read_request(client, buffer, max_body=MAX_BODY_BYTES):
     """Receive from ``client`` until a whole request is in ``buffer``; take it out and return it.
 
@@ -467,6 +472,7 @@ def read_request(client, buffer, max_body=MAX_BODY_BYTES):
                 raise HTTPError(HTTPStatus.BAD_REQUEST, "the connection ended in the middle of the request")
             return None
         buffer += chunk
+# --8<-- [end:read-request]
 
 
 def main(argv=None):

@@ -37,21 +37,34 @@ def framing_of(request_module, fields, version="HTTP/1.1", max_body=1024 * 1024)
 @pytest.mark.task(1)
 @pytest.mark.hint("Transfer-Encoding whose only coding is chunked (in any case, spaces around it allowed) "
                   "returns CHUNKED; without Transfer-Encoding, Content-Length frames the body, as in step 2's "
-                  "body_length.", docs="#one-framing-or-none")
+                  "body_length: digits only, or 400.", docs="#one-framing-or-none")
 def test_chunked_and_content_length_frame_a_body(request_module):
-    """body_framing returns CHUNKED for Transfer-Encoding: chunked, and the length for Content-Length"""
+    """body_framing returns CHUNKED for Transfer-Encoding: chunked, the length for Content-Length, 400 for a bad one"""
     for fields, version, expected in [
         ([("Transfer-Encoding", "chunked")], "HTTP/1.1", request_module.CHUNKED),
         ([("Transfer-Encoding", " Chunked ")], "HTTP/1.1", request_module.CHUNKED),
         ([("Content-Length", "5")], "HTTP/1.1", 5),
         ([("Content-Length", "5")], "HTTP/1.0", 5),
         ([("Content-Length", "5"), ("Content-Length", "5")], "HTTP/1.1", 5),
+        ([("Content-Length", "0005")], "HTTP/1.1", 5),
+        ([("Content-Length", "000000000005")], "HTTP/1.1", 5),
+        ([("Content-Length", "0")], "HTTP/1.1", 0),
+        ([("Content-Length", "1024")], "HTTP/1.1", 1024),
         ([], "HTTP/1.1", 0),
     ]:
-        got = framing_of(request_module, fields, version)
+        got = framing_of(request_module, fields, version, max_body=1024)
         expect_equal(f"body_framing for {fields} in {version}", got, expected,
                      meaning="A body is framed by its length, or by chunks (RFC 9112, section 6.3); a request "
                      "with neither has no body.")
+    for value, why in [("five", "a length is digits"), ("-1", "a length cannot be negative"),
+                       ("5\xa0", "byte A0 (a no-break space in Latin-1) is neither a digit nor HTTP whitespace")]:
+        expect_refusal(request_module.HTTPError, request_module.body_framing,
+                       request_module.Headers([("Content-Length", value)]), "HTTP/1.1", 1024,
+                       status=HTTPStatus.BAD_REQUEST, why=why)
+    for value in ("1025", "9" * 5000):
+        expect_refusal(request_module.HTTPError, request_module.body_framing,
+                       request_module.Headers([("Content-Length", value)]), "HTTP/1.1", 1024,
+                       status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE, why="the length is over max_body (1024)")
 
 
 @pytest.mark.task(1)
@@ -72,6 +85,9 @@ def test_a_body_framed_two_ways_is_refused(request_module):
          "chunked applied twice is not allowed (RFC 9112, section 7)"),
         ([("Transfer-Encoding", "chunked, ")], "HTTP/1.1", bad, "an empty coding is no coding"),
         ([("Transfer-Encoding", "xchunked")], "HTTP/1.1", bad, "xchunked is not chunked"),
+        ([("Transfer-Encoding", "Xchunked")], "HTTP/1.1", bad, "Xchunked is not chunked either"),
+        ([("Transfer-Encoding", "chunked\xa0")], "HTTP/1.1", bad,
+         "byte A0 (a no-break space in Latin-1) is not whitespace in HTTP: only spaces and tabs are"),
         ([("Transfer-Encoding", "chunked")], "HTTP/1.0", bad,
          "HTTP/1.0 has no Transfer-Encoding: a server must treat the framing as faulty (RFC 9112, section 6.1)"),
         ([("Transfer-Encoding", "gzip, chunked")], "HTTP/1.1", HTTPStatus.NOT_IMPLEMENTED,
