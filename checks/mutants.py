@@ -36,7 +36,7 @@ mutant as a learner variant (``starters.render_starter`` with every TODO
 solved) reuses the path every learner's file takes, and so grades exactly what
 a learner's bug would meet.
 
-Each equivalent mutant is listed in ``steps/<step>/equivalent_mutants.toml``
+Each equivalent mutant is listed in ``equivalent_mutants.toml`` of the step (or extension) folder
 by what survives unrelated edits: its file, function, operator, and the code of
 the line before and after the change (comments left out), never a line number::
 
@@ -696,7 +696,7 @@ def report(step, document, say=print):
     unexplained = [entry for entry in document["mutants"] if entry["status"] == "survived" and not entry["equivalent"]]
     if unexplained:
         say(f"\nUnexplained survivors of {step.title}: kill each with a check, or list it in "
-            f"steps/{step.name}/{EQUIVALENTS_FILE} with the reason no check can:")
+            f"{step.relative(step.folder)}/{EQUIVALENTS_FILE} with the reason no check can:")
         for entry in unexplained:
             say(f"  {entry['file']}:{entry['line']}  TODO {entry['todo']}  {entry['operator']}  in {entry['function']}")
             say(f"      - {shorten(entry['before'])}")

@@ -17,7 +17,6 @@ import argparse
 import errno
 import logging
 import re
-import select
 import signal
 import socket
 import sys
@@ -218,14 +217,22 @@ class HTTPServer:
         An idle connection is closed sooner when the server is stopping: it is between requests, so no answer is lost.
         """
         deadline = time.monotonic() + self.keepalive_timeout
-        while not self._stop_requested.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            readable, _, _ = select.select([client], [], [], min(left, ACCEPT_POLL_INTERVAL))
-            if readable:
-                return True  # a request begins, or the client closed (read_request() sees which)
-        return False
+        try:
+            while not self._stop_requested.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                client.settimeout(min(left, ACCEPT_POLL_INTERVAL))
+                try:
+                    client.recv(1, socket.MSG_PEEK)  # looks, and leaves the byte for read_request()
+                    return True  # a request begins, or the client closed (read_request() sees which)
+                except TimeoutError:
+                    continue
+            return False
+        except OSError:
+            return False  # reset, or gone: nothing to serve
+        finally:
+            client.settimeout(self.idle_timeout)
 
     def serve_one(self, client, address, buffer, last=False):
         """Read one request (``buffer`` may hold its start already) and answer it.
@@ -261,6 +268,11 @@ class HTTPServer:
             response.write_to(client)
         except (ConnectionError, TimeoutError):
             return False  # the client is gone, or stopped reading: nobody is left to tell
+        except Exception:
+            # A streamed body failed half-way: its head is sent, so no error page can follow. Closing now,
+            # without the last chunk or all of Content-Length, is how the client learns the body was cut short.
+            log.exception("sending the body of a %d answer failed half-way", response.status)
+            return False
         if response.closes_connection:
             close_gracefully(client, linger=unread)
             return False
@@ -361,6 +373,8 @@ class ClientConnection:
 
     def _last_chunk_arrived(self):
         """Whether the chunked body is all here, reading each chunk once, as it completes; or it cannot be read."""
+        if self.body is None:
+            return True  # its bytes were not kept: let the parser look
         try:
             while True:
                 chunk = read_chunk(self.body, self.next_chunk, self.max_body)

@@ -289,6 +289,25 @@ def test_no_request_can_be_smuggled_past_the_framing(site, framing):
                           "say Connection: close, and close.")
 
 
+@pytest.mark.task(6, needs=(1, 2, 3, 5, 7))
+@pytest.mark.hint("read_request passes its max_body on to parse_request: the server's limit, not the default.",
+                  docs="#pipelining")
+def test_the_servers_body_limit_holds_for_every_framing(start_site):
+    """With max_body=100, a longer body gets 413 and the close, whether framed by length or by chunks"""
+    server = start_site(max_body=100)
+    head = f"POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n".encode()
+    for what, data in [("Content-Length: 200", head + b"Content-Length: 200\r\n\r\n" + b"a" * 200),
+                       ("two chunks of 80 bytes", head + b"Transfer-Encoding: chunked\r\n\r\n"
+                        + b"50\r\n" + b"b" * 80 + b"\r\n50\r\n" + b"c" * 80 + b"\r\n0\r\n\r\n")]:
+        result = converse(server, [data, get("/about")], pipelined=True)
+        expected = f"413 Content Too Large ({what}), then the close"
+        response = result.expect_answers(1, expected)[0]
+        if response.status != 413 or len(result.responses) > 1:
+            raise result.fail(f"A body over the server's max_body of 100 bytes ({what}) got {response.status}.",
+                              expected, meaning="HTTPServer(max_body=...) sets the limit: parse_request must be "
+                              "given it, or it falls back to its own default of 1 MiB.")
+
+
 BAD_CHUNKS = [(b"5\r\nhello0\r\n\r\n", "no CRLF after the data"), (b"zz\r\nhello\r\n0\r\n\r\n", "a size that is not hex"),
               (b"3\r\nhello\r\n0\r\n\r\n", "a size too small for the data"), (b"5\nhello\r\n0\r\n\r\n", "a lone LF")]
 

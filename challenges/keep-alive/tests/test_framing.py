@@ -57,7 +57,8 @@ def test_chunked_and_content_length_frame_a_body(request_module):
                      meaning="A body is framed by its length, or by chunks (RFC 9112, section 6.3); a request "
                      "with neither has no body.")
     for value, why in [("five", "a length is digits"), ("-1", "a length cannot be negative"),
-                       ("5\xa0", "byte A0 (a no-break space in Latin-1) is neither a digit nor HTTP whitespace")]:
+                       ("5\xa0", "byte A0 (a no-break space in Latin-1) is neither a digit nor HTTP whitespace"),
+                       ("5X", "a length is digits only, with nothing after them")]:
         expect_refusal(request_module.HTTPError, request_module.body_framing,
                        request_module.Headers([("Content-Length", value)]), "HTTP/1.1", 1024,
                        status=HTTPStatus.BAD_REQUEST, why=why)
@@ -146,6 +147,10 @@ def test_a_chunked_body_is_decoded(request_module):
     for data, body, what in [
         (chunked_request([b"hello", b" world"]), b"hello world", "two chunks"),
         (chunked_request([b"x" * 26]), b"x" * 26, "a chunk of 26 bytes: size 1a"),
+        (chunked_request([b"z" * 5000]), b"z" * 5000, "a chunk of 5000 bytes, longer than any size line may be"),
+        (CHUNKED_HEAD + b"0" * 19 + b"5\r\nhello\r\n0\r\n\r\n", b"hello", "a size with 19 leading zeros: still 5"),
+        (CHUNKED_HEAD + b"5" + b";a=b" * 1023 + b";ab\r\nhello\r\n0\r\n\r\n", b"hello",
+         "a size line of exactly MAX_CHUNK_LINE_BYTES (4096 bytes), the most allowed"),
         (CHUNKED_HEAD + b"1A\r\n" + b"y" * 26 + b"\r\n000\r\n\r\n", b"y" * 26, "upper-case hex, and 000 as the last"),
         (CHUNKED_HEAD + b"0005\r\nhello\r\n0\r\n\r\n", b"hello", "a size with leading zeros"),
         (chunked_request([b"hi"], extension=b";name=value"), b"hi", "a chunk extension, which is ignored"),
@@ -237,6 +242,16 @@ def test_a_malformed_chunk_is_refused(request_module):
     ]:
         expect_refusal(request_module.HTTPError, request_module.parse_request, CHUNKED_HEAD + encoded, 1000,
                        status=status, why=why)
+    endless = CHUNKED_HEAD + b"5" + b";a=b" * 1024  # a size line that never ends: 4097 bytes, and no CRLF yet
+    expect_refusal(request_module.HTTPError, request_module.parse_request, endless, 1000, status=bad,
+                   why="a size line over 4096 bytes is refused before its CRLF comes: waiting would let it grow")
+    waiting = call(request_module.parse_request, endless[:-1], 1000, shown="parse_request(a size line of 4096 bytes)")
+    expect_equal("parse_request for a size line of exactly 4096 bytes, no CRLF yet", waiting, None,
+                 meaning="MAX_CHUNK_LINE_BYTES is 4096: a line of that length is allowed, and may still end.")
+    full = CHUNKED_HEAD + b"3e8\r\n" + b"a" * 1000 + b"\r\n0\r\n\r\n"
+    request, _ = parsed_body(request_module, full, max_body=1000)
+    expect_equal("the body of one chunk of exactly max_body (1000, 3e8 in hex) bytes", len(request.body), 1000,
+                 sent=full[:80], meaning="A body of exactly max_body bytes is allowed; one byte more is not.")
 
 
 def response_head(response_module, response):
@@ -374,6 +389,7 @@ def test_who_keeps_the_connection_open(server_module, make_request):
         ("HTTP/1.1", [("Connection", "close")], False),
         ("HTTP/1.1", [("Connection", "Close")], False),
         ("HTTP/1.1", [("Connection", "keep-alive, close")], False),
+        ("HTTP/1.1", [("Connection", "Upgrade,close")], False),
         ("HTTP/1.1", [("Connection", "TE"), ("connection", "close")], False),
         ("HTTP/1.1", [("Connection", "Upgrade")], True),
         ("HTTP/1.1", [("Connection", "closed")], True),
