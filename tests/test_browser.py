@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from checks.course import all_steps, find_step
+from checks.course import everything, find_step
 from checks.learner_server import LearnerServer
 
 try:
@@ -85,7 +85,7 @@ LAUNCH_TIMEOUT_MS = 30_000
 PAGE_TIMEOUT_MS = 15_000
 
 DOCS_PAGES = [("home", "")] + [
-    (step.name, step.docs_page.removeprefix("docs/").removesuffix(".md") + "/") for step in all_steps()
+    (step.name, step.docs_page.removeprefix("docs/").removesuffix(".md") + "/") for step in everything()
 ]
 DEMO_STEP = find_step("5-middleware")
 DEMO_PAGES = ["/", "/static/demo.html"]
