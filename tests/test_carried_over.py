@@ -45,6 +45,10 @@ INTENDED_CHANGES = {
     ("keep-alive", "server.py", "HTTPServer.handle_client"): "serves request after request",
     ("keep-alive", "server.py", "main"): "a new description",
     ("keep-alive", "server.py", "read_request"): "works on the connection's buffer",
+    ("compression", "app.py", "create_app"): "adds /api/users, and compression in the Pipeline",
+    ("compression", "middleware.py", "LoggingMiddleware.after_request"): "logs - for a body of unknown size",
+    ("compression", "response.py", "HTTPResponse.to_bytes"): "no Content-Length for a stream of unknown length",
+    ("compression", "server.py", "main"): "a new description",
 }
 
 STEPS = all_steps()
