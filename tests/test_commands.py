@@ -172,8 +172,8 @@ def test_an_unknown_notebook_gets_a_plain_message():
 
     assert find_notebook("2").name == find_notebook("parser").name == "2-parser.ipynb"
     assert find_notebook("lab").name == "6-lab.ipynb"
-    with pytest.raises(UnknownStep, match="There is no notebook '9'. Choose one of 1-socket, .*6-lab"):
-        find_notebook("9")
+    with pytest.raises(UnknownStep, match="There is no notebook '99'. Choose one of 1-socket, .*6-lab"):
+        find_notebook("99")
 
 
 def test_an_old_python_gets_a_plain_message():
