@@ -239,7 +239,13 @@ def test_a_304_and_a_206_repeat_the_policy(site_server, layout):
         first = exchange(site_server, get(f"/static/{name}"))
         etag = expect_response(first, 200).header("etag")
         result = exchange(site_server, get(f"/static/{name}", f"If-None-Match: {etag}"))
-        expect_policy(result, expect_response(result, 304), policy, seconds,
+        not_modified = expect_response(result, 304)
+        if not_modified.header("etag") != etag:
+            raise result.fail("The 304 does not repeat the file's ETag.", f"ETag: {etag}, as the 200 said", todo=7,
+                              meaning="A 304 carries the fields a 200 would have for the same request: ETag, "
+                              "Last-Modified, Cache-Control, Expires (RFC 9110, section 15.4.5), so that a cache can "
+                              "update the copy it keeps.")
+        expect_policy(result, not_modified, policy, seconds,
                       "the 200's policy: a 304 must repeat its Cache-Control and Expires (RFC 9110, section 15.4.5)")
         result = exchange(site_server, get(f"/static/{name}", "Range: bytes=0-4"))
         expect_policy(result, expect_response(result, 206), policy, seconds,

@@ -313,6 +313,14 @@ def test_read_range_yields_exactly_those_bytes(static_module, tmp_path):
                               f"CHUNK_SIZE ({chunk}) bytes", received=f"pieces of {[len(p) for p in pieces][:8]} bytes",
                               meaning="A range may be most of a large file: each piece is held in memory while it "
                               "is sent, so keep them small.")
+    shown, pieces = read_pieces(static_module, path, size - 10, size + 4999)
+    if b"".join(pieces) != data[-10:]:
+        raise CheckFailed(f"{shown} did not stop at the end of a file shorter than the range.",
+                          sent=f"a file of {size} bytes; read_range(path, {size - 10}, {size + 4999}), as if the file "
+                          "had shrunk since its size was read", expected="its last 10 bytes, then the end",
+                          received=f"{sum(map(len, pieces))} bytes",
+                          meaning="A file can shrink between stat() and read(): when read() returns b\"\", there is "
+                          "no more to send, so stop.")
 
 
 @pytest.mark.task(5)
