@@ -211,10 +211,11 @@ class HTTPServer:
             # Read: docs/extensions/keep-alive.md#request-after-request
             raise NotImplementedError('TODO 7: set TCP_NODELAY, then serve_one() while the connection stays open, waiting between requests, up to max_requests (see docs/extensions/keep-alive.md#request-after-request)')
 
-    def wait_for_request(self, client):
-        """Wait up to ``keepalive_timeout`` for the next request to begin; False if it does not.
+    def wait_for_request(self, client, buffer):
+        """Wait up to ``keepalive_timeout`` for the next request to begin, and put its first bytes in ``buffer``.
 
-        An idle connection is closed sooner when the server is stopping: it is between requests, so no answer is lost.
+        Returns False if none came: the client closed, went quiet, or the server is stopping (an idle
+        connection is closed sooner then: it is between requests, so no answer is lost).
         """
         deadline = time.monotonic() + self.keepalive_timeout
         try:
@@ -224,10 +225,11 @@ class HTTPServer:
                     return False
                 client.settimeout(min(left, ACCEPT_POLL_INTERVAL))
                 try:
-                    client.recv(1, socket.MSG_PEEK)  # looks, and leaves the byte for read_request()
-                    return True  # a request begins, or the client closed (read_request() sees which)
+                    chunk = client.recv(RECV_SIZE)
                 except TimeoutError:
                     continue
+                buffer += chunk
+                return bool(chunk)  # b"": the client closed
             return False
         except OSError:
             return False  # reset, or gone: nothing to serve

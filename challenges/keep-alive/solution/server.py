@@ -214,17 +214,18 @@ class HTTPServer:
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             buffer = bytearray()  # bytes received but not parsed yet: the start of the next request
             for number in range(1, self.max_requests + 1):
-                if number > 1 and not buffer and not self.wait_for_request(client):
+                if number > 1 and not buffer and not self.wait_for_request(client, buffer):
                     return  # idle too long, or the server is stopping: close without a word
                 if not self.serve_one(client, address, buffer, last=number == self.max_requests):
                     return
             # <<< SOLUTION
     # --8<-- [end:handle-client]
 
-    def wait_for_request(self, client):
-        """Wait up to ``keepalive_timeout`` for the next request to begin; False if it does not.
+    def wait_for_request(self, client, buffer):
+        """Wait up to ``keepalive_timeout`` for the next request to begin, and put its first bytes in ``buffer``.
 
-        An idle connection is closed sooner when the server is stopping: it is between requests, so no answer is lost.
+        Returns False if none came: the client closed, went quiet, or the server is stopping (an idle
+        connection is closed sooner then: it is between requests, so no answer is lost).
         """
         deadline = time.monotonic() + self.keepalive_timeout
         try:
@@ -234,10 +235,11 @@ class HTTPServer:
                     return False
                 client.settimeout(min(left, ACCEPT_POLL_INTERVAL))
                 try:
-                    client.recv(1, socket.MSG_PEEK)  # looks, and leaves the byte for read_request()
-                    return True  # a request begins, or the client closed (read_request() sees which)
+                    chunk = client.recv(RECV_SIZE)
                 except TimeoutError:
                     continue
+                buffer += chunk
+                return bool(chunk)  # b"": the client closed
             return False
         except OSError:
             return False  # reset, or gone: nothing to serve

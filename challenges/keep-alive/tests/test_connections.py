@@ -144,7 +144,7 @@ def test_http_1_0_stays_open_only_when_asked(site):
 
 
 @pytest.mark.task(7)
-@pytest.mark.hint("Between requests, wait_for_request(client) waits keepalive_timeout seconds for the next "
+@pytest.mark.hint("Between requests, wait_for_request(client, buffer) waits keepalive_timeout seconds for the next "
                   "one; when it returns False, return from handle_client, which closes the connection.",
                   docs="#request-after-request")
 def test_an_idle_connection_is_closed(site):
