@@ -8,12 +8,12 @@
 * ``access_line(text)``  the fields of an access-log line, or None if it has not that shape.
 """
 
-import logging
 import re
-from contextlib import contextmanager
 from urllib.parse import parse_qs
 
 import pytest
+
+from checks.logs import caught_logs
 
 # An access-log line, as far as the checks read it: "request line" status size duration.
 # The size may be "-": a body whose size nobody knew when the line was written (Apache writes that too).
@@ -61,36 +61,6 @@ def make_response(response_module):
         return response
 
     return make
-
-
-class Records(list):
-    """The log records caught, in order."""
-
-    def lines(self):
-        return [record.getMessage() for record in self]
-
-    def about(self, request_line):
-        return [line for line in self.lines() if f'"{request_line}"' in line]
-
-
-@contextmanager
-def caught_logs(logger=None, level=logging.INFO):
-    """Catch what reaches ``logger`` (the root logger when None) at ``level`` or above, and nothing else."""
-    records = Records()
-    target = logger if logger is not None else logging.getLogger()
-    handler = logging.Handler(level)
-    handler.emit = records.append
-    saved = target.level, target.propagate
-    target.addHandler(handler)
-    target.setLevel(level)
-    if logger is not None:
-        target.propagate = False
-    try:
-        yield records
-    finally:
-        target.removeHandler(handler)
-        target.setLevel(saved[0])
-        target.propagate = saved[1]
 
 
 def read_access_line(text):

@@ -5,11 +5,11 @@
 * ``access_line(text)``  the fields of an access-log line, or None if it has not that shape.
 """
 
-import logging
 import re
-from contextlib import contextmanager
 
 import pytest
+
+from checks.logs import caught_logs
 
 # An access-log line, as far as the checks read it: "request line" status size duration.
 # The size may be "-" for an empty body (Apache writes that); the duration is seconds or milliseconds.
@@ -38,42 +38,6 @@ def make_request(learner_module):
         return request
 
     return make
-
-
-class Records(list):
-    """The log records caught, in order."""
-
-    def lines(self):
-        return [record.getMessage() for record in self]
-
-    def about(self, request_line):
-        """The lines that log ``request_line`` (as it appears in quotes in an access-log line)."""
-        return [line for line in self.lines() if f'"{request_line}"' in line]
-
-
-@contextmanager
-def caught_logs(logger=None, level=logging.INFO):
-    """Catch what reaches ``logger`` (the root logger when None) at ``level`` or above, and nothing else.
-
-    A logger of the check's own does not pass its records on; for the root
-    logger, its level is lowered for the time being (every logger below it
-    that has no level of its own then logs at ``level`` too), then restored.
-    """
-    records = Records()
-    target = logger if logger is not None else logging.getLogger()
-    handler = logging.Handler(level)
-    handler.emit = records.append
-    saved = target.level, target.propagate
-    target.addHandler(handler)
-    target.setLevel(level)
-    if logger is not None:
-        target.propagate = False
-    try:
-        yield records
-    finally:
-        target.removeHandler(handler)
-        target.setLevel(saved[0])
-        target.propagate = saved[1]
 
 
 def read_access_line(text):
