@@ -8,6 +8,7 @@ from the step that introduces it; ``make attack`` shows a learner the same
 defences from the outside.
 """
 
+import os
 import re
 import signal
 import socket
@@ -262,6 +263,26 @@ def in_flight(port):
     return client
 
 
+def still_listening(process, port):
+    """Whether ``process`` still holds a socket listening on ``port``.
+
+    Where Linux shows it, ask the kernel which sockets listen on the port and whether the process holds one.
+    Trying to connect cannot tell: the moment the server lets its port go, another test's server
+    (which also asks for any free port) may be given the same number.
+    """
+    try:
+        listening = {line.split()[9] for line in open("/proc/net/tcp").read().splitlines()[1:]
+                     if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"}
+        held = {os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{process.pid}/fd")}
+    except OSError:  # not Linux
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        except ConnectionRefusedError:
+            return False
+        return True
+    return any(f"socket:[{inode}]" in held for inode in listening)
+
+
 def wait_for_line(process, text):
     lines = []
     while line := process.stdout.readline():
@@ -276,10 +297,10 @@ def test_sigterm_stops_accepting_and_lets_the_request_in_flight_finish(step):
     process, port = start_main(step)
     try:
         with in_flight(port) as client:
+            assert still_listening(process, port)  # so that the check below can see a socket left open
             process.send_signal(signal.SIGTERM)
             wait_for_line(process, "Stopping")
-            with pytest.raises(ConnectionRefusedError):
-                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            assert not still_listening(process, port)
             client.sendall(GET[-2:])
             answer = clients.read_answer(client, time.monotonic(), 5.0)
         assert answer.status == 200, answer.raw[:200]

@@ -84,6 +84,11 @@ LINGER_TIMEOUT = 2.0
 # Seconds a stopping server (Ctrl-C, or SIGTERM from a process manager) gives the requests in flight.
 SHUTDOWN_GRACE = 10.0
 
+# Seconds between looks at a pending Ctrl-C while waiting for the requests in flight. The kernel hands a signal
+# to any thread, but Python acts on it only in the main thread, when that thread runs: a main thread blocked
+# in one long wait would not feel a second Ctrl-C that landed on a client's thread until the wait ended.
+SIGNAL_CHECK_INTERVAL = 0.2
+
 # ClientConnection.size before anyone has asked for it.
 UNKNOWN = object()
 
@@ -185,8 +190,11 @@ class HTTPServer:
 
     def wait_until_idle(self, timeout):
         """Wait until no connection is being served, or ``timeout`` seconds; True if none is left."""
+        deadline = time.monotonic() + timeout
         with self._connections_changed:
-            return self._connections_changed.wait_for(lambda: self._connections == 0, timeout)
+            while self._connections and (left := deadline - time.monotonic()) > 0:
+                self._connections_changed.wait(min(left, SIGNAL_CHECK_INTERVAL))
+            return self._connections == 0
 
     def handle_client(self, client, address):
         """Serve one connection: read a request, answer it, close."""
@@ -386,8 +394,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     server = HTTPServer(args.host, args.port)
     server.start()
-    print(f"Serving the demo site on http://{server.host}:{server.port} — press Ctrl-C to stop")
-    return serve_until_stopped(server)
+    return serve_until_stopped(server, f"Serving the demo site on http://{server.host}:{server.port} — press Ctrl-C to stop")
 
 
 def out_of_resources(error):
@@ -397,8 +404,8 @@ def out_of_resources(error):
     return isinstance(error, OSError) and error.errno in SHORTAGES
 
 
-def serve_until_stopped(server):
-    """Serve until Ctrl-C or SIGTERM; then stop accepting and let the requests in flight finish.
+def serve_until_stopped(server, announcement):
+    """Print ``announcement``, serve until Ctrl-C or SIGTERM, then stop accepting and let the requests in flight finish.
 
     Returns the exit code: 0 when every request finished, 1 when some were cut off, because
     ``SHUTDOWN_GRACE`` ran out or a second Ctrl-C (or SIGTERM) said not to wait.
@@ -408,6 +415,9 @@ def serve_until_stopped(server):
     # SIGINT ignored, and one running as a container's first process ignores SIGTERM until it says otherwise.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
+    # Only now, with the handlers set, may anyone be told the server is up: a script that reads this line
+    # and stops the server at once must not find SIGINT still ignored.
+    print(announcement, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -48,6 +48,11 @@ SHORTAGES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 # Seconds a stopping server (Ctrl-C, or SIGTERM from a process manager) gives the clients being served.
 SHUTDOWN_GRACE = 10.0
 
+# Seconds between looks at a pending Ctrl-C while waiting for the requests in flight. The kernel hands a signal
+# to any thread, but Python acts on it only in the main thread, when that thread runs: a main thread blocked
+# in one long wait would not feel a second Ctrl-C that landed on a client's thread until the wait ended.
+SIGNAL_CHECK_INTERVAL = 0.2
+
 # A request head is the request line and the headers, ended by a blank line.
 END_OF_HEAD = b"\r\n\r\n"
 
@@ -125,10 +130,12 @@ class HTTPServer:
     def wait_until_idle(self, timeout):
         """Wait until the threads serving clients have ended, or ``timeout`` seconds; True if none is left."""
         deadline = time.monotonic() + timeout
-        for thread in threading.enumerate():
-            if thread.daemon:  # the client threads of TODO 2 are daemons; the main thread is not
-                thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(thread.daemon and thread.is_alive() for thread in threading.enumerate())
+        # The client threads of TODO 2 are daemons; the main thread is not.
+        while busy := [thread for thread in threading.enumerate() if thread.daemon and thread.is_alive()]:
+            if (left := deadline - time.monotonic()) <= 0:
+                return False
+            busy[0].join(min(left, SIGNAL_CHECK_INTERVAL))
+        return True
 
     def handle_client(self, client, address):
         """Serve one connection: read the request head, send the page, close."""
@@ -163,8 +170,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     server = HTTPServer(args.host, args.port)
     server.start()
-    print(f"Serving on http://{server.host}:{server.port} — press Ctrl-C to stop")
-    return serve_until_stopped(server)
+    return serve_until_stopped(server, f"Serving on http://{server.host}:{server.port} — press Ctrl-C to stop")
 
 
 def out_of_resources(error):
@@ -174,8 +180,8 @@ def out_of_resources(error):
     return isinstance(error, OSError) and error.errno in SHORTAGES
 
 
-def serve_until_stopped(server):
-    """Serve until Ctrl-C or SIGTERM; then stop accepting and let the requests in flight finish.
+def serve_until_stopped(server, announcement):
+    """Print ``announcement``, serve until Ctrl-C or SIGTERM, then stop accepting and let the requests in flight finish.
 
     Returns the exit code: 0 when every request finished, 1 when some were cut off, because
     ``SHUTDOWN_GRACE`` ran out or a second Ctrl-C (or SIGTERM) said not to wait.
@@ -185,6 +191,9 @@ def serve_until_stopped(server):
     # SIGINT ignored, and one running as a container's first process ignores SIGTERM until it says otherwise.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
+    # Only now, with the handlers set, may anyone be told the server is up: a script that reads this line
+    # and stops the server at once must not find SIGINT still ignored.
+    print(announcement, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
