@@ -366,3 +366,30 @@ def test_a_request_sent_a_byte_at_a_time_is_parsed_a_few_times_not_once_per_byte
     assert status not in ("400", "408", "413", "431", "500"), finished.stdout
     # After its first 100 pieces, the head is shown to the parser every 4 KiB and when it ends, the body once.
     assert int(calls) <= 100 + 12, f"parse_request was called {calls} times for {len(head) + 5000} bytes"
+
+
+IDLE_AT_SHUTDOWN = textwrap.dedent('''
+    import socket, sys, threading
+    sys.path.insert(0, ".")
+    import server as module
+
+    server = module.HTTPServer("127.0.0.1", 0, keepalive_timeout=600)
+    server.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    client.sendall(b"GET / HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n")
+    answer = b""
+    while b"</html>" not in answer:  # the whole page has come; the connection stays open for the next request
+        answer += client.recv(65536)
+    server.shutdown()
+    print(server.wait_until_idle(60), client.recv(1) == b"")
+''')
+
+
+def test_a_connection_kept_open_between_requests_ends_when_the_server_stops():
+    """Stopping does not wait out the keep-alive timeout: nobody is owed an answer on an idle connection."""
+    keep_alive = next(step for step in STEPS if step.key == "keep-alive")
+    finished = subprocess.run([sys.executable, "-c", IDLE_AT_SHUTDOWN], cwd=keep_alive.solution_dir,
+                              capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.split() == ["True", "True"], finished.stdout

@@ -21,8 +21,17 @@ from request import Headers
 
 SERVER_NAME = "byo-http/keep-alive"
 
+# Each status code HTTP names, with its reason phrase: a lookup here is cheaper than HTTPStatus(code).
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+
 # The chunk of size 0 that ends a chunked body, with an empty trailer section.
 LAST_CHUNK = b"0\r\n\r\n"
+
+# Statuses whose responses never carry a body (RFC 9110, sections 15.3.5 and 15.4.5).
+BODILESS_STATUSES = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
+
+# The fields that frame a message, lower-cased: a handler's would be wrong, the framing is ours to state.
+FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 
 # (second, its IMF-fixdate): the Date header changes once a second, so it is formatted once a second.
 _last_date = (0, "")
@@ -74,15 +83,12 @@ class HTTPResponse:
     @property
     def reason(self):
         """The reason phrase for ``status``, e.g. "Not Found"; empty for codes HTTP does not name."""
-        try:
-            return HTTPStatus(self.status).phrase
-        except ValueError:
-            return ""
+        return REASONS.get(self.status, "")
 
     @property
     def has_body(self):
         """Whether this status carries a body at all: 204 and 304 never do (RFC 9110, sections 15.3.5 and 15.4.5)."""
-        return self.status not in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED)
+        return self.status not in BODILESS_STATUSES
 
     @property
     def unknown_length(self):
@@ -101,9 +107,7 @@ class HTTPResponse:
 
     def to_bytes(self):
         """The head, and the body unless it is streamed (``chunks``): ready for ``sendall``."""
-        headers = Headers(self.headers)
-        for name in ("Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive"):
-            headers.remove(name)  # a handler's would be wrong: the framing is ours to state
+        headers = Headers((name, value) for name, value in self.headers if name.lower() not in FRAMING_FIELDS)
         # TODO 3: frame the body with Content-Length, chunked or neither; say Connection: close, or keep-alive to HTTP/1.0
         # Read: docs/extensions/keep-alive.md#framing-each-response
         raise NotImplementedError('TODO 3: frame the body with Content-Length, chunked or neither; say Connection: close, or keep-alive to HTTP/1.0 (see docs/extensions/keep-alive.md#framing-each-response)')

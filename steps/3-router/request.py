@@ -98,10 +98,12 @@ class Headers:
         self.add(name, value)
 
     def remove(self, name):
-        self._fields = [(key, value) for key, value in self._fields if key.lower() != name.lower()]
+        unwanted = name.lower()
+        self._fields = [(key, value) for key, value in self._fields if key.lower() != unwanted]
 
     def __contains__(self, name):
-        return bool(self.get_all(name))
+        wanted = name.lower()
+        return any(key.lower() == wanted for key, _ in self._fields)
 
     def __iter__(self):
         return iter(self._fields)

@@ -18,6 +18,9 @@ from request import Headers
 
 SERVER_NAME = "byo-http/2"
 
+# Each status code HTTP names, with its reason phrase: a lookup here is cheaper than HTTPStatus(code).
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+
 
 class HTTPResponse:
     """A response a handler returns. ``body`` may be ``str`` (sent as UTF-8) or ``bytes``."""
@@ -32,10 +35,7 @@ class HTTPResponse:
     @property
     def reason(self):
         """The reason phrase for ``status``, e.g. "Not Found"; empty for codes HTTP does not name."""
-        try:
-            return HTTPStatus(self.status).phrase
-        except ValueError:
-            return ""
+        return REASONS.get(self.status, "")
 
     # --8<-- [start:to_bytes]
     def to_bytes(self):

@@ -19,6 +19,9 @@ from request import Headers
 
 SERVER_NAME = "byo-http/5"
 
+# Each status code HTTP names, with its reason phrase: a lookup here is cheaper than HTTPStatus(code).
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+
 # (second, its IMF-fixdate): the Date header changes once a second, so it is formatted once a second.
 _last_date = (0, "")
 
@@ -61,10 +64,7 @@ class HTTPResponse:
     @property
     def reason(self):
         """The reason phrase for ``status``, e.g. "Not Found"; empty for codes HTTP does not name."""
-        try:
-            return HTTPStatus(self.status).phrase
-        except ValueError:
-            return ""
+        return REASONS.get(self.status, "")
 
     def to_bytes(self):
         """The whole response, ready for ``sendall``."""
