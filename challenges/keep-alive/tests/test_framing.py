@@ -60,7 +60,10 @@ def test_chunked_and_content_length_frame_a_body(request_module):
                      "with neither has no body.")
     for value, why in [("five", "a length is digits"), ("-1", "a length cannot be negative"),
                        ("5\xa0", "byte A0 (a no-break space in Latin-1) is neither a digit nor HTTP whitespace"),
-                       ("5X", "a length is digits only, with nothing after them")]:
+                       ("5X", "a length is digits only, with nothing after them"),
+                       ("+5", "a length is digits only, with no sign, though int() takes one"),
+                       ("5_0", "a length is digits only, though int() reads 5_0 as 50"),
+                       ("\u0665", "a length is ASCII digits, though isdigit() and int() take the Arabic-Indic 5")]:
         expect_refusal(request_module.HTTPError, request_module.body_framing,
                        request_module.Headers([("Content-Length", value)]), "HTTP/1.1", 1024,
                        status=HTTPStatus.BAD_REQUEST, why=why)
