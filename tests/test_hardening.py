@@ -16,11 +16,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import h11
 import pytest
 
-from checks.course import everything
+from checks.course import everything, find_step
 from checks.learner_server import LearnerServer
 from lab import clients
 
@@ -271,8 +272,8 @@ def still_listening(process, port):
     (which also asks for any free port) may be given the same number.
     """
     try:
-        listening = {line.split()[9] for line in open("/proc/net/tcp").read().splitlines()[1:]
-                     if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"}
+        rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        listening = {row[9] for row in rows if row[1].endswith(f":{port:04X}") and row[3] == "0A"}  # 0A: LISTEN
         held = {os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{process.pid}/fd")}
     except OSError:  # not Linux
         try:
@@ -379,8 +380,9 @@ IDLE_AT_SHUTDOWN = textwrap.dedent('''
     client = socket.create_connection(("127.0.0.1", server.port), timeout=30)
     client.sendall(b"GET / HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n")
     answer = b""
-    while b"</html>" not in answer:  # the whole page has come; the connection stays open for the next request
-        answer += client.recv(65536)
+    # Until the whole page has come: the connection stays open for the next request.
+    while b"</html>" not in answer and (chunk := client.recv(65536)):
+        answer += chunk
     server.shutdown()
     print(server.wait_until_idle(60), client.recv(1) == b"")
 ''')
@@ -388,7 +390,7 @@ IDLE_AT_SHUTDOWN = textwrap.dedent('''
 
 def test_a_connection_kept_open_between_requests_ends_when_the_server_stops():
     """Stopping does not wait out the keep-alive timeout: nobody is owed an answer on an idle connection."""
-    keep_alive = next(step for step in STEPS if step.key == "keep-alive")
+    keep_alive = find_step("keep-alive")
     finished = subprocess.run([sys.executable, "-c", IDLE_AT_SHUTDOWN], cwd=keep_alive.solution_dir,
                               capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
