@@ -1,6 +1,6 @@
 """The course's command line: ``python -m checks <command> [step]``.
 
-    python -m checks 1              grade step 1 (same as: check 1)
+    python -m checks 1              grade step 1 (same as: check 1); an extension's name works too
     python -m checks check 1        grade step 1;  --solution / --starter / --file F grade another file
     python -m checks progress       passing checks per step
     python -m checks hint 1         the next hint for step 1;  --all for every hint
@@ -46,8 +46,15 @@ if too_old():
 from . import bootstrap  # noqa: E402  (after the version check: it needs tomllib, new in 3.11)
 
 
+def names_a_step(word):
+    """True for what grades on its own as ``python -m checks <word>``: a step's number or an extension's name."""
+    from .course import all_extensions  # standard library only: fine before the packages are installed
+
+    return word.isdigit() or word in {extension.key for extension in all_extensions()}
+
+
 def main(argv):
-    if argv and argv[0].isdigit():
+    if argv and names_a_step(argv[0]):
         argv = ["check", *argv]
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__.strip())

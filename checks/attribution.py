@@ -101,15 +101,45 @@ class TodoMap:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
-            functions = _qualified_functions(text)
-        except (OSError, SyntaxError, ValueError):
+        except (OSError, ValueError):
             return None
-        holding = [f for f in functions if f[0] <= line <= f[1]]
-        for first, last, name in sorted(holding, key=lambda f: f[0], reverse=True):
+        try:
+            functions = _qualified_functions(text)
+            holding = [name for first, last, name in sorted(functions, key=lambda f: f[0], reverse=True)
+                       if first <= line <= last]
+        except (SyntaxError, ValueError):
+            holding = _functions_by_indentation(text, line)  # a file that does not parse: read its indentation
+        for name in holding:
             todo = self.functions.get((path.name, name))
             if todo is not None:
                 return todo
         return None
+
+
+DEFINITION = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?(?P<kind>def|class)[ \t]+(?P<name>\w+)")
+
+
+def _functions_by_indentation(text, line):
+    """The qualified names of the functions around ``line`` (1-based), innermost first, from indentation alone.
+
+    For a file with a syntax error, which ``ast`` cannot read: the error's line still sits, indented,
+    under the ``def`` of the function the learner was writing.
+    """
+    open_blocks = []  # (indent, kind, name) of the def and class lines that enclose the current line
+    for text_line in text.splitlines()[:line]:
+        if not text_line.strip() or text_line.lstrip().startswith("#"):
+            continue
+        indent = len(text_line) - len(text_line.lstrip())
+        while open_blocks and open_blocks[-1][0] >= indent:
+            open_blocks.pop()
+        definition = DEFINITION.match(text_line)
+        if definition:
+            open_blocks.append((indent, definition["kind"], definition["name"]))
+    names = []
+    for depth, (_, kind, _) in enumerate(open_blocks):
+        if kind == "def":
+            names.append(".".join(name for _, _, name in open_blocks[:depth + 1]))
+    return names[::-1]
 
 
 WAITING = re.compile(r"\b(recv|recv_into|accept|join|sleep|wait|select|get)\(")

@@ -52,6 +52,7 @@ def learner_module(learner_file):
                 raise CheckFailed(
                     f"Your {name}.py could not be imported{where(error, folder)}.",
                     received="".join(traceback.format_exception_only(error)).strip(),
+                    raised_at=syntax_place(error) + learner_places(error),
                 ) from None
             loaded[name] = module
         return loaded[name]
@@ -128,6 +129,13 @@ def learner_places(error):
     return [(frame.filename, frame.lineno) for frame in reversed(frames) if is_learner_frame(frame.filename)]
 
 
+def syntax_place(error):
+    """[(file, line)] of a syntax error, which is in no frame of its traceback; else []."""
+    if isinstance(error, SyntaxError) and error.filename and error.lineno:
+        return [(error.filename, error.lineno)]
+    return []
+
+
 def where(error, folder=None):
     """`` (request.py, line 12)`` for the deepest frame of the error in a learner file, or ""."""
     frames = traceback.extract_tb(error.__traceback__)
@@ -154,8 +162,8 @@ def time_limit(what, seconds=CALL_LIMIT_SECONDS):
             f"{what} did not finish within {seconds:g} s.",
             meaning=f"It was running {Path(place.filename).name}, line {place.lineno}, in {place.name}:  "
             f"{(place.line or '').strip()}\nIf that is a loop, check that it can end: what makes its condition "
-            "false, or where is the break? A `while` that waits for more data cannot get any here: "
-            "these functions are given all the bytes there are.",
+            "false, or where is the break? Called directly, a function is given all its input at once: a loop "
+            "that waits for more (more bytes, or time to pass) waits for ever.",
         ) from None  # not chained to what the learner's code was handling: it may be huge
 
     previous = signal.signal(signal.SIGALRM, give_up)

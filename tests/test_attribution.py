@@ -61,3 +61,26 @@ def test_a_traceback_in_a_todos_function_blames_that_todo(tmp_path):
     # What a check says outright wins; with nothing to go on, the check's own TODO.
     assert attribution.blame(CheckFailed("x", server_output=raised, todo=1), 2, todo_map, tmp_path) == 1
     assert attribution.blame(CheckFailed("x"), 2, todo_map, tmp_path) == 2
+
+
+def test_a_syntax_error_blames_the_todo_whose_function_holds_it(tmp_path):
+    """A file that does not parse is read by its indentation: the error sits under the def being written."""
+    from checks.unit import syntax_place
+
+    step = find_step("rate-limit")
+    text = (step.solution_dir / "ratelimit.py").read_text(encoding="utf-8")
+    todo_map = attribution.TodoMap.of(step)
+    learner = tmp_path / "ratelimit.py"
+    for code, broken, todo in [
+        ("return min(float(self.policy.capacity),", "return min(float(self.policy.capacity)),", 1),
+        ('response.headers["RateLimit"] = f\'"{policy.name}";r=', 'response.headers["RateLimit"] = (f\'"{policy.name}";r=', 7),
+        ("self.buckets.move_to_end(key)", "self.buckets.move_to_end(key", 4),
+    ]:
+        learner.write_text(text.replace(code, broken, 1), encoding="utf-8")
+        try:
+            compile(learner.read_text(encoding="utf-8"), str(learner), "exec")
+        except SyntaxError as error:
+            failure = CheckFailed("Your ratelimit.py could not be imported.", raised_at=syntax_place(error))
+        else:
+            raise AssertionError(f"{broken!r} still compiles")
+        assert attribution.blame(failure, 2, todo_map, tmp_path) == todo, (broken, failure.raised_at)
