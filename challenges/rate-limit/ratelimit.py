@@ -88,9 +88,9 @@ class TokenBucket:
 
     def seconds_until(self, wanted):
         """Whole seconds, rounded up, until the bucket holds ``wanted`` tokens, counted from its last update."""
-        # TODO 2: the missing tokens divided by the rate, rounded up to a whole second; 0 when none are missing
+        # TODO 2: divide the missing tokens by the rate, rounded up to a whole second; 0 when none are missing
         # Read: docs/extensions/rate-limit.md#when-to-come-back
-        raise NotImplementedError('TODO 2: the missing tokens divided by the rate, rounded up to a whole second; 0 when none are missing (see docs/extensions/rate-limit.md#when-to-come-back)')
+        raise NotImplementedError('TODO 2: divide the missing tokens by the rate, rounded up to a whole second; 0 when none are missing (see docs/extensions/rate-limit.md#when-to-come-back)')
 
 
 class Buckets:
@@ -106,15 +106,15 @@ class Buckets:
 
     def take(self, key, policy, now):
         """Take a token from ``key``'s bucket (a full one for a key not seen lately) and tell what came of it."""
-        # TODO 4: under self.lock: find or make the bucket, mark it the most recent, take, evict, and read the Verdict
+        # TODO 4: hold self.lock while you find or make the bucket, mark it the most recent, take, evict, and read the Verdict
         # Read: docs/extensions/rate-limit.md#one-lock-many-threads
-        raise NotImplementedError('TODO 4: under self.lock: find or make the bucket, mark it the most recent, take, evict, and read the Verdict (see docs/extensions/rate-limit.md#one-lock-many-threads)')
+        raise NotImplementedError('TODO 4: hold self.lock while you find or make the bucket, mark it the most recent, take, evict, and read the Verdict (see docs/extensions/rate-limit.md#one-lock-many-threads)')
 
     def evict(self, now):
         """Forget the least recently used buckets while they are full again, and any beyond max_clients. Call with the lock held."""
-        # TODO 5: from the front (least recent), drop buckets while there are too many or the front one is full at now
+        # TODO 5: drop buckets from the front (least recent) while there are too many or the front one is full at now
         # Read: docs/extensions/rate-limit.md#forgetting-clients
-        raise NotImplementedError('TODO 5: from the front (least recent), drop buckets while there are too many or the front one is full at now (see docs/extensions/rate-limit.md#forgetting-clients)')
+        raise NotImplementedError('TODO 5: drop buckets from the front (least recent) while there are too many or the front one is full at now (see docs/extensions/rate-limit.md#forgetting-clients)')
 
 
 class RateLimitMiddleware(Middleware):
@@ -143,9 +143,9 @@ class RateLimitMiddleware(Middleware):
 
     def client_key(self, request):
         """Who is asking: ("token", the token) for a request with one of self.tokens, else ("address", its IP address)."""
-        # TODO 3: a Bearer token that is one of self.tokens (compared in constant time) is the client; else the address
+        # TODO 3: name the client: a Bearer token that is one of self.tokens (compared in constant time), else the address
         # Read: docs/extensions/rate-limit.md#who-is-asking
-        raise NotImplementedError('TODO 3: a Bearer token that is one of self.tokens (compared in constant time) is the client; else the address (see docs/extensions/rate-limit.md#who-is-asking)')
+        raise NotImplementedError('TODO 3: name the client: a Bearer token that is one of self.tokens (compared in constant time), else the address (see docs/extensions/rate-limit.md#who-is-asking)')
 
     def before_request(self, request):
         # TODO 6: find the policy (none: let it through); take a token from the client's bucket; keep (policy, verdict) as request.rate_limit; 429 with Retry-After when refused
@@ -153,6 +153,6 @@ class RateLimitMiddleware(Middleware):
         raise NotImplementedError("TODO 6: find the policy (none: let it through); take a token from the client's bucket; keep (policy, verdict) as request.rate_limit; 429 with Retry-After when refused (see docs/extensions/rate-limit.md#too-many-requests)")
 
     def after_request(self, request, response):
-        # TODO 7: when the request has a rate_limit (policy, verdict), add RateLimit-Policy and RateLimit, the 429 too; return the response
+        # TODO 7: add RateLimit-Policy and RateLimit when the request has a rate_limit (policy, verdict), the 429 too; return the response
         # Read: docs/extensions/rate-limit.md#telling-clients-where-they-stand
-        raise NotImplementedError('TODO 7: when the request has a rate_limit (policy, verdict), add RateLimit-Policy and RateLimit, the 429 too; return the response (see docs/extensions/rate-limit.md#telling-clients-where-they-stand)')
+        raise NotImplementedError('TODO 7: add RateLimit-Policy and RateLimit when the request has a rate_limit (policy, verdict), the 429 too; return the response (see docs/extensions/rate-limit.md#telling-clients-where-they-stand)')

@@ -97,7 +97,7 @@ class TokenBucket:
     # --8<-- [start:seconds-until]
     def seconds_until(self, wanted):
         """Whole seconds, rounded up, until the bucket holds ``wanted`` tokens, counted from its last update."""
-        # >>> SOLUTION 2 #when-to-come-back: the missing tokens divided by the rate, rounded up to a whole second; 0 when none are missing
+        # >>> SOLUTION 2 #when-to-come-back: divide the missing tokens by the rate, rounded up to a whole second; 0 when none are missing
         missing = wanted - self.tokens
         if missing <= 0:
             return 0
@@ -120,7 +120,7 @@ class Buckets:
     # --8<-- [start:take]
     def take(self, key, policy, now):
         """Take a token from ``key``'s bucket (a full one for a key not seen lately) and tell what came of it."""
-        # >>> SOLUTION 4 #one-lock-many-threads: under self.lock: find or make the bucket, mark it the most recent, take, evict, and read the Verdict
+        # >>> SOLUTION 4 #one-lock-many-threads: hold self.lock while you find or make the bucket, mark it the most recent, take, evict, and read the Verdict
         with self.lock:  # read, change and read again as one step: no other thread may come between
             bucket = self.buckets.get(key)
             if bucket is None:
@@ -137,7 +137,7 @@ class Buckets:
     # --8<-- [start:evict]
     def evict(self, now):
         """Forget the least recently used buckets while they are full again, and any beyond max_clients. Call with the lock held."""
-        # >>> SOLUTION 5 #forgetting-clients: from the front (least recent), drop buckets while there are too many or the front one is full at now
+        # >>> SOLUTION 5 #forgetting-clients: drop buckets from the front (least recent) while there are too many or the front one is full at now
         while self.buckets:
             key, oldest = next(iter(self.buckets.items()))
             if len(self.buckets) <= self.max_clients and oldest.level(now) < oldest.policy.capacity:
@@ -174,7 +174,7 @@ class RateLimitMiddleware(Middleware):
     # --8<-- [start:client-key]
     def client_key(self, request):
         """Who is asking: ("token", the token) for a request with one of self.tokens, else ("address", its IP address)."""
-        # >>> SOLUTION 3 #who-is-asking: a Bearer token that is one of self.tokens (compared in constant time) is the client; else the address
+        # >>> SOLUTION 3 #who-is-asking: name the client: a Bearer token that is one of self.tokens (compared in constant time), else the address
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and given.strip():
             given = given.strip().encode("utf-8")
@@ -206,7 +206,7 @@ class RateLimitMiddleware(Middleware):
 
     # --8<-- [start:after]
     def after_request(self, request, response):
-        # >>> SOLUTION 7 #telling-clients-where-they-stand: when the request has a rate_limit (policy, verdict), add RateLimit-Policy and RateLimit, the 429 too; return the response
+        # >>> SOLUTION 7 #telling-clients-where-they-stand: add RateLimit-Policy and RateLimit when the request has a rate_limit (policy, verdict), the 429 too; return the response
         limited = getattr(request, "rate_limit", None)
         if limited is not None:
             policy, verdict = limited

@@ -2,7 +2,7 @@
 
 * ``ratelimit_module``, ``response_module``  the learner's ratelimit.py and response.py, imported fresh;
 * ``clock``  a clock the checks move by hand (``clock.now += 2``): no check ever sleeps;
-* ``make_request(path, client=, token=)``  an ``HTTPRequest`` from that address, with that Bearer token
+* ``make_request(path, client=, token=, headers=)``  an ``HTTPRequest`` from that address, with that Bearer token
   (built directly: these checks grade rate limiting, not step 2's parser);
 * ``limiter(default=(4, 8), static=(6, 8), tokens=(), max_clients=)``  a ``RateLimitMiddleware`` with the
   demo site's three limits, on ``clock``: "/health" never limited, "/static/*" and every other path with
@@ -44,8 +44,8 @@ def clock():
 def make_request(learner_module):
     request_module = learner_module("request")
 
-    def make(path="/api/data", client="192.0.2.7", token=None, scheme="Bearer", method="GET"):
-        fields = [("Host", "x")]
+    def make(path="/api/data", client="192.0.2.7", token=None, scheme="Bearer", method="GET", headers=()):
+        fields = [("Host", "x"), *headers]
         if token is not None:
             fields.append(("Authorization", f"{scheme} {token}"))
         request = request_module.HTTPRequest(method, path, "HTTP/1.1", request_module.Headers(fields), b"", path, {})

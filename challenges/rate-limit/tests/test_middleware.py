@@ -6,6 +6,9 @@ move by hand. Its fields are read with http_sfv, a parser of HTTP Structured Fie
 as any client of the RateLimit draft would read them.
 """
 
+import hmac
+import secrets
+
 import http_sfv
 import pytest
 from http_sfv.types import Token
@@ -54,12 +57,27 @@ def expect_429(answer, shown, retry_after, why):
 @pytest.mark.hint("Split Authorization at the first space; when the scheme is bearer (any case) and the rest, "
                   "stripped, equals one of self.tokens by hmac.compare_digest, the client is that token; in every "
                   "other case it is request.client, the address.", docs="#who-is-asking")
-def test_a_client_is_its_token_if_known_else_its_address(limiter, make_request):
+def test_a_client_is_its_token_if_known_else_its_address(limiter, make_request, monkeypatch, ratelimit_module):
     """client_key() names the client by a known token wherever it comes from, else by its address"""
+    compared = []
+    real = hmac.compare_digest
+
+    def spy(given, known):
+        compared.append((given, known))
+        return real(given, known)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    monkeypatch.setattr(secrets, "compare_digest", spy)
+    if hasattr(ratelimit_module, "compare_digest"):  # from hmac import compare_digest: the module's own name
+        monkeypatch.setattr(ratelimit_module, "compare_digest", spy)
     middleware = limiter(tokens=[TOKEN, "another-token"])
 
+    asked = []
+
     def key(shown, **options):
-        return call(middleware.client_key, make_request(**options), shown=f"client_key({shown})")
+        got = call(middleware.client_key, make_request(**options), shown=f"client_key({shown})")
+        asked.append((shown, repr(got)))
+        return got
 
     alone = key("192.0.2.7, no token", client="192.0.2.7")
     other = key("198.51.100.9, no token", client="198.51.100.9")
@@ -69,6 +87,9 @@ def test_a_client_is_its_token_if_known_else_its_address(limiter, make_request):
     second = key("192.0.2.7 with another known token", client="192.0.2.7", token="another-token")
     made_up = key("192.0.2.7 with a made-up token", client="192.0.2.7", token="guess-123")
     basic = key("192.0.2.7 with 'Basic <the token>'", client="192.0.2.7", token=TOKEN, scheme="Basic")
+    shouted = key("192.0.2.7 with the token in capitals", client="192.0.2.7", token=TOKEN.upper())
+    forwarded = key("192.0.2.7, saying X-Forwarded-For: 198.51.100.9", client="192.0.2.7",
+                    headers=[("X-Forwarded-For", "198.51.100.9")])
     try:
         hash(alone)
     except TypeError:
@@ -85,15 +106,29 @@ def test_a_client_is_its_token_if_known_else_its_address(limiter, make_request):
         (made_up == alone, "a token we do not know is no identity: it counts as its address, or each made-up "
                            "token would get a fresh bucket", made_up, alone),
         (basic == alone, "only a Bearer token names a client", basic, alone),
+        (shouted == alone, "the token itself is compared exactly: TEST-TOKEN is not test-token, so it is a made-up "
+                           "one and counts as its address", shouted, alone),
+        (forwarded == alone, "X-Forwarded-For is written by the client, who may write any address in it: without a "
+                             "proxy of our own in front, the client is the connection's address", forwarded, alone),
     ]
     for holds, why, first, then in pairs:
         if not holds:
             raise CheckFailed(
                 "client_key() does not tell clients apart as it should.",
+                sent="\n".join(f"client_key({name}) returned {shown_as}" for name, shown_as in asked),
                 expected=why,
                 received=f"{first!r} and {then!r}",
                 meaning="Requests that share a key share a bucket: the key decides who pays for what.",
             )
+    if not any(TOKEN.encode() in (side if isinstance(side, bytes) else str(side).encode()) for pair in compared
+               for side in pair):
+        raise CheckFailed(
+            "The token was not compared with hmac.compare_digest.",
+            expected="client_key() to compare the given token with each known one by hmac.compare_digest(given, token)",
+            received=f"{len(compared)} calls of compare_digest with the token",
+            meaning="== stops at the first character that differs, so how long it takes tells a guesser how much of "
+                    "a guess was right. compare_digest takes as long whatever it is given.",
+        )
 
 
 @pytest.mark.task(6, needs=(1, 2, 4, 5))
@@ -104,7 +139,21 @@ def test_a_client_is_its_token_if_known_else_its_address(limiter, make_request):
 def test_a_client_past_its_quota_gets_429_with_retry_after(limiter, make_request, clock):
     """before_request lets a burst of the quota through, then answers 429 with Retry-After until a token comes"""
     middleware = limiter()
-    let_through(middleware, make_request, 4, "GET /api/data")
+    first = make_request()
+    if ask(middleware, first, "GET /api/data, the 1st") is not None:
+        raise CheckFailed("before_request refused the first request of a new client.",
+                          expected="None: a new client has a full bucket of 4", received="a response")
+    kept = getattr(first, "rate_limit", None)
+    if not (isinstance(kept, tuple) and len(kept) == 2 and getattr(kept[0], "name", None) == "default"
+            and tuple(kept[1]) == (True, 3, 2)):
+        raise CheckFailed(
+            "before_request let the 1st request through without keeping its verdict on the request.",
+            expected="request.rate_limit = (the default Policy, Verdict(allowed=True, remaining=3, reset=2))",
+            received=f"request.rate_limit = {kept!r}",
+            meaning="after_request() reads request.rate_limit to tell every client where it stands: keep "
+                    "(policy, verdict) on every limited request, allowed or refused.",
+        )
+    let_through(middleware, make_request, 3, "GET /api/data")
     fifth = make_request()
     answer = ask(middleware, fifth, "GET /api/data")
     expect_429(answer, "GET /api/data, the 5th at once", 2,
