@@ -126,10 +126,12 @@ def summarise(step, document, learner_file, results_file):
     print(f"{step.title}: {passing}/{len(tests)} checks passing")
     if not failed:
         print("All checks pass. Well done!")
-        print("Compare with the reference solution:")
-        for solution in step.solution_files:
-            if starters.tasks(solution.read_text(encoding="utf-8")):  # the files the learner wrote in
-                print(f"  diff -u {relative(step.folder / solution.name)} {relative(solution)}")
+        graded_folder = Path(learner_file).resolve().parent  # the step's folder, or wherever --file points
+        if graded_folder != step.solution_dir.resolve():
+            print("Compare with the reference solution:")
+            for solution in step.solution_files:
+                if starters.tasks(solution.read_text(encoding="utf-8")):  # the files the learner wrote in
+                    print(f"  diff -u {relative(graded_folder / solution.name)} {relative(solution)}")
         later = next_step(step)
         if later:
             print(f"Next: {later.title}. {where_to_start(later)}, and run {command(later.key)}.")
