@@ -2,13 +2,15 @@
 
 * ``ratelimit_module``, ``response_module``  the learner's ratelimit.py and response.py, imported fresh;
 * ``clock``  a clock the checks move by hand (``clock.now += 2``): no check ever sleeps;
-* ``make_request(path, client=, token=, headers=)``  an ``HTTPRequest`` from that address, with that Bearer token
+* ``make_request(path, client=, token=, headers=, query=)``  an ``HTTPRequest`` from that address, with that Bearer token
   (built directly: these checks grade rate limiting, not step 2's parser);
 * ``limiter(default=(4, 8), static=(6, 8), tokens=(), max_clients=)``  a ``RateLimitMiddleware`` with the
   demo site's three limits, on ``clock``: "/health" never limited, "/static/*" and every other path with
   their own policies. A quota of 4 over 8 seconds refills half a token a second: numbers a float holds
   exactly, so no check depends on rounding.
 """
+
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -44,11 +46,13 @@ def clock():
 def make_request(learner_module):
     request_module = learner_module("request")
 
-    def make(path="/api/data", client="192.0.2.7", token=None, scheme="Bearer", method="GET", headers=()):
+    def make(path="/api/data", client="192.0.2.7", token=None, scheme="Bearer", method="GET", headers=(), query=""):
         fields = [("Host", "x"), *headers]
         if token is not None:
             fields.append(("Authorization", f"{scheme} {token}"))
-        request = request_module.HTTPRequest(method, path, "HTTP/1.1", request_module.Headers(fields), b"", path, {})
+        target = f"{path}?{query}" if query else path
+        request = request_module.HTTPRequest(method, target, "HTTP/1.1", request_module.Headers(fields), b"", path,
+                                             parse_qs(query))
         request.client = client
         return request
 

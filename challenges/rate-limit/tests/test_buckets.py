@@ -15,6 +15,19 @@ from checks.unit import call, expect_equal
 START = 1000.0  # any start will do: only the differences between times matter
 
 
+def set_tokens(bucket, tokens):
+    """Give a bucket ``tokens`` by hand, as the given __init__ keeps them: a plain attribute."""
+    try:
+        bucket.tokens = tokens
+    except AttributeError as problem:
+        raise CheckFailed(
+            "The check could not set bucket.tokens.",
+            received=f"AttributeError: {problem}",
+            meaning="The checks build buckets in a given state by setting bucket.tokens (and rely on "
+                    "bucket.updated): keep both plain attributes, as TokenBucket.__init__ makes them.",
+        ) from None
+
+
 def drained(ratelimit_module, policy, capacity=4, window=8):
     """A bucket of ``capacity`` over ``window`` s made at START, with every token taken at START."""
     bucket = ratelimit_module.TokenBucket(policy("api", capacity, window), START)
@@ -24,7 +37,9 @@ def drained(ratelimit_module, policy, capacity=4, window=8):
                 f"take() refused token {number + 1} of a bucket that started with {capacity}.",
                 expected=f"True for each of the first {capacity} takes: a new client may burst its whole quota",
                 received="False",
-                meaning="A new bucket starts full (tokens = capacity); each take() removes one whole token.",
+                meaning="A new bucket starts full (tokens = capacity); each take() removes one whole token. "
+                        "Count the tokens down (tokens - 1 is exact); a sum of 1/rate steps, as some buckets "
+                        "keep, drifts by a hair and can lose the last token of a burst.",
             )
     return bucket
 
@@ -43,6 +58,8 @@ def test_a_bucket_lets_a_burst_through_then_refuses(ratelimit_module, policy):
     expect_equal(f"level({START}) after the burst and a refusal", level, 0,
                  meaning="A refusal takes nothing: the bucket holds 0 tokens, not -1. A bucket that goes "
                          "below zero punishes a client for the requests it was refused.")
+    for capacity, window in [(6, 8), (3, 10), (7, 60)]:  # a token every 4/3, 10/3 and 60/7 s: no float holds those
+        drained(ratelimit_module, policy, capacity, window)
 
 
 @pytest.mark.task(1)
@@ -62,14 +79,22 @@ def test_a_bucket_refills_with_time_but_never_past_capacity(ratelimit_module, po
         ("level", START + 4, 1, "two more seconds since the last take(): one token (the seconds before it were "
                                 "already counted, so counting from an older time gives too many)"),
         ("level", START + 500, 4, "a bucket left alone fills up to capacity (4), never past it: that cap is the burst"),
-        ("level", START - 50, 0, "a clock that goes back gives no tokens and takes none"),
+        ("take", START - 50, False, "a clock that goes back gives no tokens (and the bucket has none)"),
+        ("level", START - 50, 0, "a clock that goes back gives no tokens and takes none: not even in take()"),
     ]
     for number, (method, when, expected, why) in enumerate(steps):
+        sent = (f"a bucket of 4 tokens over 8 s, emptied at {START:g}; then, in order: "
+                + ", ".join(f"{m}({w:g})" for m, w, _, _ in steps[:number + 1]))
         got = call(getattr(bucket, method), when, shown=f"{method}({when})")
-        expect_equal(f"{method}({when}), {when - START:+g} s after the burst", got, expected,
-                     sent=f"a bucket of 4 tokens over 8 s, emptied at {START:g}; then, in order: "
-                          + ", ".join(f"{m}({w:g})" for m, w, _, _ in steps[:number + 1]),
+        expect_equal(f"{method}({when}), {when - START:+g} s after the burst", got, expected, sent=sent,
                      meaning=f"Expected {expected!r}: {why}.")
+        if number == 1:  # the refused take: it must still have brought the bucket up to date
+            state = (getattr(bucket, "tokens", None), getattr(bucket, "updated", None))
+            expect_equal("(bucket.tokens, bucket.updated) after the refused take(1001)", state, (0.5, START + 1),
+                         sent=sent,
+                         meaning="take() brings the bucket up to now first, refused or not: the half token is kept "
+                                 "in tokens, and updated moves to 1001. Left at (0, 1000), the bucket would tell "
+                                 "the next take() and seconds_until() the wrong story.")
 
 
 @pytest.mark.task(2, needs=(1,))
@@ -91,7 +116,7 @@ def test_seconds_until_rounds_up_to_whole_seconds(ratelimit_module, policy):
     ]
     for capacity, window, tokens, wanted, expected, why in cases:
         bucket = ratelimit_module.TokenBucket(policy("api", capacity, window), START)
-        bucket.tokens = tokens
+        set_tokens(bucket, tokens)
         shown = f"seconds_until({wanted})"
         got = call(bucket.seconds_until, wanted, shown=shown)
         expect_equal(f"{shown} with {tokens:g} tokens left of {capacity} over {window} s", got, expected,
@@ -137,11 +162,20 @@ def watch_evict(buckets):
                   "missing, else self.buckets.move_to_end(key); allowed = bucket.take(now); self.evict(now); "
                   "remaining = int(bucket.tokens); return Verdict(allowed, remaining, "
                   "bucket.seconds_until(remaining + 1)).", docs="#one-lock-many-threads")
-def test_buckets_keep_one_bucket_per_client(ratelimit_module, policy):
+def test_buckets_keep_one_bucket_per_client(ratelimit_module, policy, monkeypatch):
     """Buckets.take() keeps a bucket for each key and says what the request got, what is left, and when more comes"""
     api = policy("api", 2, 8)  # a token every 4 s
     buckets = ratelimit_module.Buckets()
     evictions = watch_evict(buckets)  # evict() is TODO 5's: here we only watch that take() calls it
+    unlocked_reads = []
+    seconds_until = ratelimit_module.TokenBucket.seconds_until
+
+    def watched_seconds_until(bucket, wanted):
+        if not held_elsewhere(buckets.lock):
+            unlocked_reads.append(wanted)
+        return seconds_until(bucket, wanted)
+
+    monkeypatch.setattr(ratelimit_module.TokenBucket, "seconds_until", watched_seconds_until)
     steps = [
         ("alice", START, (True, 1, 4), "a new key gets a full bucket: one taken, one left, another in 4 s"),
         ("alice", START, (True, 0, 4), "the last token: none left, the next in 4 s"),
@@ -158,7 +192,7 @@ def test_buckets_keep_one_bucket_per_client(ratelimit_module, policy):
         expect_equal(f"{shown} (allowed, remaining, reset)", got, expected,
                      sent="a policy of 2 tokens over 8 s; in order: "
                           + ", ".join(f"take({k!r}, {w:g})" for k, w, _, _ in steps[:number + 1]),
-                     meaning=f"Expected {expected}: {why}. Return a Verdict read while the lock is held.")
+                     meaning=f"Expected {expected}: {why}.")
         last = evictions[-1] if evictions else None
         taken = buckets.buckets[key].tokens if key in buckets.buckets else None
         if (len(evictions) != number + 1 or last["now"] != when or key not in last["keys"] or not last["locked"]
@@ -178,6 +212,14 @@ def test_buckets_keep_one_bucket_per_client(ratelimit_module, policy):
                         "bucket is in and its token taken, call self.evict(now) while still holding the lock. "
                         "Called before the take, evict() may drop the very bucket about to be used.",
             )
+    if unlocked_reads:
+        raise CheckFailed(
+            "take() read the Verdict after releasing the lock.",
+            expected="seconds_until() called inside the with self.lock: block, like everything else in take()",
+            received=f"seconds_until() called {plural(len(unlocked_reads), 'time')} with the lock free",
+            meaning="Between the release and the read, another thread may take from the same bucket: the "
+                    "verdict would tell this request what is left after someone else's request.",
+        )
     expect_equal("the keys of buckets.buckets, least recently used first", list(buckets.buckets), ["bob", "alice"],
                  sent="alice, alice, alice, bob, bob, alice",
                  meaning="alice came first but asked last: she is the most recent, and goes after bob. evict() drops "
@@ -227,6 +269,7 @@ def race(buckets, policy, threads=8, takes=40):
     """``threads`` threads that each take ``takes`` tokens from one new key at the same moment: how many got one."""
     start = threading.Barrier(threads)
     allowed = [0] * threads
+    remaining = []  # what each allowed take was told was left
     errors = []
 
     def client(number):
@@ -235,6 +278,8 @@ def race(buckets, policy, threads=8, takes=40):
             for _ in range(takes):
                 verdict = buckets.take("shared", policy, START)
                 allowed[number] += bool(verdict[0])
+                if verdict[0]:
+                    remaining.append(verdict[1])
         except Exception as error:  # reported below, with the others
             errors.append(error)
 
@@ -245,7 +290,7 @@ def race(buckets, policy, threads=8, takes=40):
         worker.join()
     if errors:
         raise errors[0]
-    return sum(allowed)
+    return sum(allowed), sorted(remaining)
 
 
 @pytest.mark.task(4, needs=(1,))
@@ -261,7 +306,17 @@ def test_many_threads_never_get_more_than_the_quota(ratelimit_module, policy, fr
     for attempt in range(100):
         buckets = ratelimit_module.Buckets()
         buckets.evict = lambda now: None  # TODO 5's part; this check is about take() alone
-        got = call(race, buckets, api, shown="8 threads × 40 calls of take('shared', api, 1000) at once")
+        got, told = call(race, buckets, api, shown="8 threads × 40 calls of take('shared', api, 1000) at once")
+        if got == 100 and told != list(range(100)):
+            repeated = sorted({left for left in told if told.count(left) > 1})
+            raise CheckFailed(
+                f"8 threads took exactly 100 tokens, but their verdicts did not count down 99, 98, ... 0 "
+                f"(round {attempt + 1}).",
+                expected="each of remaining = 99, 98, ..., 0 told to exactly one allowed take",
+                received=f"some told twice: {repeated[:10]}" if repeated else f"{told[:10]} ...",
+                meaning="The Verdict was read after the lock was released, when another thread had already "
+                        "taken from the bucket: read remaining and reset inside the with block.",
+            )
         if got != 100:
             raise CheckFailed(
                 f"8 threads, 40 takes each at the same time, got {got} tokens from a bucket of 100 (round {attempt + 1}).",
@@ -294,7 +349,7 @@ def table_of(ratelimit_module, buckets, rows):
     """Put buckets in ``buckets.buckets`` by hand, least recently used first: ``rows`` of (key, policy, tokens, updated)."""
     for key, row_policy, tokens, updated in rows:
         bucket = ratelimit_module.TokenBucket(row_policy, updated)
-        bucket.tokens = tokens
+        set_tokens(bucket, tokens)
         buckets.buckets[key] = bucket
 
 

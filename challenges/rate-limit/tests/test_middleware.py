@@ -88,6 +88,7 @@ def test_a_client_is_its_token_if_known_else_its_address(limiter, make_request, 
     made_up = key("192.0.2.7 with a made-up token", client="192.0.2.7", token="guess-123")
     basic = key("192.0.2.7 with 'Basic <the token>'", client="192.0.2.7", token=TOKEN, scheme="Basic")
     shouted = key("192.0.2.7 with the token in capitals", client="192.0.2.7", token=TOKEN.upper())
+    accented = key("192.0.2.7 with a made-up token, 'café'", client="192.0.2.7", token="café")
     forwarded = key("192.0.2.7, saying X-Forwarded-For: 198.51.100.9", client="192.0.2.7",
                     headers=[("X-Forwarded-For", "198.51.100.9")])
     try:
@@ -108,6 +109,8 @@ def test_a_client_is_its_token_if_known_else_its_address(limiter, make_request, 
         (basic == alone, "only a Bearer token names a client", basic, alone),
         (shouted == alone, "the token itself is compared exactly: TEST-TOKEN is not test-token, so it is a made-up "
                            "one and counts as its address", shouted, alone),
+        (accented == alone, "a made-up token is its address, whatever its letters: compare bytes, as step 5 does "
+                            "(hmac.compare_digest refuses a str that is not ASCII)", accented, alone),
         (forwarded == alone, "X-Forwarded-For is written by the client, who may write any address in it: without a "
                              "proxy of our own in front, the client is the connection's address", forwarded, alone),
     ]
@@ -185,7 +188,8 @@ def test_a_client_past_its_quota_gets_429_with_retry_after(limiter, make_request
 
 
 @pytest.mark.task(6, needs=(1, 2, 3, 4, 5))
-@pytest.mark.hint("policy_for(request.path) chooses: None for /health (never limited), the static policy under "
+@pytest.mark.hint("policy_for(request.path), the path without its query, chooses: None for /health (never limited), "
+                  "the static policy under "
                   "/static/, the default one elsewhere; each policy has its own bucket for each client, so the key "
                   "you give buckets.take() is the policy's name and self.client_key(request).",
                   docs="#too-many-requests")
@@ -201,7 +205,9 @@ def test_one_noisy_client_starves_nobody(limiter, make_request):
                 token=TOKEN)
     let_through(middleware, make_request, 6, "GET /static/style.css from 192.0.2.7",
                 path="/static/style.css")
-    let_through(middleware, make_request, 50, "GET /health from 192.0.2.7", path="/health")
+    let_through(middleware, make_request, 25, "GET /health from 192.0.2.7", path="/health")
+    let_through(middleware, make_request, 25, "GET /health?full=1 from 192.0.2.7 (a path with a query)",
+                path="/health", query="full=1")
     answer = ask(middleware, make_request(path="/static/logo.png"), "GET /static/logo.png, the 7th static file")
     expect_429(answer, "GET /static/logo.png, the 7th static file", 2,
                "Static files have their own quota (6 over 8 s): spending it is refused too.")
