@@ -51,11 +51,12 @@ def drained(ratelimit_module, policy, capacity=4, window=8):
 def test_a_bucket_lets_a_burst_through_then_refuses(ratelimit_module, policy):
     """take() allows a full bucket's worth at once, then refuses without going below zero"""
     bucket = drained(ratelimit_module, policy)
+    sent = f"a bucket of 4 tokens over 8 s, made at {START:g}; take({START:g}) four times, then once more"
     got = call(bucket.take, START, shown=f"take({START}) on an empty bucket")
-    expect_equal("take() on an empty bucket", got, False,
+    expect_equal("take() on an empty bucket", got, False, sent=sent,
                  meaning="All 4 tokens were taken at this very time: there is nothing left to give.")
     level = call(bucket.level, START, shown=f"level({START})")
-    expect_equal(f"level({START}) after the burst and a refusal", level, 0,
+    expect_equal(f"level({START}) after the burst and a refusal", level, 0, sent=sent,
                  meaning="A refusal takes nothing: the bucket holds 0 tokens, not -1. A bucket that goes "
                          "below zero punishes a client for the requests it was refused.")
     for capacity, window in [(6, 8), (3, 10), (7, 60)]:  # a token every 4/3, 10/3 and 60/7 s: no float holds those
@@ -238,58 +239,56 @@ def frequent_thread_switches():
         sys.setswitchinterval(before)
 
 
-def race_for_new_keys(buckets, policy, threads=8, keys=200):
-    """``threads`` threads that take once from each of ``keys`` new keys, all together: how many keys gave more than one."""
-    together = threading.Barrier(threads)
-    allowed = [[0] * keys for _ in range(threads)]
+def in_threads(threads, work):
+    """Run ``work(number, meet)`` in ``threads`` threads at once (``meet()`` waits until all are there); raise the first error."""
+    barrier = threading.Barrier(threads)
     errors = []
 
-    def client(number):
+    def run(number):
         try:
-            for key in range(keys):
-                together.wait()  # all threads meet each new key at the same moment
-                allowed[number][key] += bool(buckets.take(f"new-{key}", policy, START)[0])
+            work(number, barrier.wait)
         except threading.BrokenBarrierError:
-            pass  # another thread failed: its error is reported below
+            pass  # another thread failed: its error is raised below
         except Exception as error:
             errors.append(error)
-            together.abort()
+            barrier.abort()  # let the others stop waiting for it
 
-    workers = [threading.Thread(target=client, args=(number,)) for number in range(threads)]
+    workers = [threading.Thread(target=run, args=(number,)) for number in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     if errors:
         raise errors[0]
+
+
+def race_for_new_keys(buckets, policy, threads=8, keys=200):
+    """``threads`` threads that take once from each of ``keys`` new keys, all together: how many keys gave more than one."""
+    allowed = [[0] * keys for _ in range(threads)]
+
+    def client(number, meet):
+        for key in range(keys):
+            meet()  # all threads meet each new key at the same moment
+            allowed[number][key] += bool(buckets.take(f"new-{key}", policy, START)[0])
+
+    in_threads(threads, client)
     return sum(1 for key in range(keys) if sum(row[key] for row in allowed) > 1)
 
 
 def race(buckets, policy, threads=8, takes=40):
     """``threads`` threads that each take ``takes`` tokens from one new key at the same moment: how many got one."""
-    start = threading.Barrier(threads)
     allowed = [0] * threads
     remaining = []  # what each allowed take was told was left
-    errors = []
 
-    def client(number):
-        try:
-            start.wait()
-            for _ in range(takes):
-                verdict = buckets.take("shared", policy, START)
-                allowed[number] += bool(verdict[0])
-                if verdict[0]:
-                    remaining.append(verdict[1])
-        except Exception as error:  # reported below, with the others
-            errors.append(error)
+    def client(number, meet):
+        meet()
+        for _ in range(takes):
+            verdict = buckets.take("shared", policy, START)
+            allowed[number] += bool(verdict[0])
+            if verdict[0]:
+                remaining.append(verdict[1])
 
-    workers = [threading.Thread(target=client, args=(number,)) for number in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    if errors:
-        raise errors[0]
+    in_threads(threads, client)
     return sum(allowed), sorted(remaining)
 
 
