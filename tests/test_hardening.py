@@ -28,7 +28,9 @@ from lab import clients
 STEPS = everything()  # the steps, then the extensions, which keep all of step 5's defences
 PARSING_STEPS = [step for step in STEPS if step.level >= 2]  # their server.py reads whole requests
 TOKEN = "let-me-in"  # step 5's demo token, as these tests set it
-GET = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"  # every step's demo answers it 200
+# Every step's demo answers it 200. It asks to close, so that the keep-alive server, too, hangs up
+# after answering instead of idling for KEEPALIVE_TIMEOUT: these tests read until the server closes.
+GET = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
 def ids(steps):
