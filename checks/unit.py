@@ -147,6 +147,10 @@ def where(error, folder=None):
     return ""
 
 
+# A line that waits for a lock: "with self.lock:", "lock.acquire()".
+WAITS_FOR_A_LOCK = re.compile(r"\bwith\b.*lock|lock\w*\.acquire\(", re.IGNORECASE)
+
+
 @contextmanager
 def time_limit(what, seconds=CALL_LIMIT_SECONDS):
     """Stop the block after ``seconds`` with a ``CheckFailed`` that says where it was (POSIX, main thread)."""
@@ -158,12 +162,19 @@ def time_limit(what, seconds=CALL_LIMIT_SECONDS):
         stack = traceback.extract_stack(frame)
         inner = [f for f in stack if is_learner_frame(f.filename)]
         place = inner[-1] if inner else stack[-1]
+        line = (place.line or "").strip()
+        if WAITS_FOR_A_LOCK.search(line):
+            advice = ("That line waits for a lock, and the only thread here holds it already: a threading.Lock "
+                      "taken twice by one thread waits for ever. Does a function that holds the lock call another "
+                      "that takes it again? Let go of it before that call, or take it in one of the two only.")
+        else:
+            advice = ("If that is a loop, check that it can end: what makes its condition false, or where is the "
+                      "break? Called directly, a function is given all its input at once: a loop that waits for "
+                      "more (more bytes, or time to pass) waits for ever.")
         raise CheckFailed(
             f"{what} did not finish within {seconds:g} s.",
             meaning=f"It was running {Path(place.filename).name}, line {place.lineno}, in {place.name}:  "
-            f"{(place.line or '').strip()}\nIf that is a loop, check that it can end: what makes its condition "
-            "false, or where is the break? Called directly, a function is given all its input at once: a loop "
-            "that waits for more (more bytes, or time to pass) waits for ever.",
+            f"{line}\n{advice}",
         ) from None  # not chained to what the learner's code was handling: it may be huge
 
     previous = signal.signal(signal.SIGALRM, give_up)

@@ -313,12 +313,15 @@ def connect(server, timeout=ANSWER_TIMEOUT):
         ) from None
 
 
-def fetch(server, method, path, **kwargs):
-    """``requests.request`` against the learner's server, or a ``CheckFailed`` saying why it failed."""
+def fetch(server, method, path, client=requests, **kwargs):
+    """``requests.request`` against the learner's server, or a ``CheckFailed`` saying why it failed.
+
+    ``client``: a ``requests.Session``, to keep cookies from one request to the next as a browser does.
+    """
     url = f"http://127.0.0.1:{server.port}{path}"
     errors_before = len(server.thread_errors)
     try:
-        return requests.request(method, url, timeout=ANSWER_TIMEOUT, **kwargs)
+        return client.request(method, url, timeout=ANSWER_TIMEOUT, **kwargs)
     except requests.RequestException as problem:
         connection_failed = isinstance(problem, requests.ConnectionError)
         crashed = crash_failure(server, errors_before) if connection_failed else None

@@ -7,6 +7,9 @@
 * The demo site of step 5 (the reference solution, started by LearnerServer on
   a free port): its style sheet applies and its script runs, without console
   errors.
+* The sessions extension's demo site (its reference solution): a visitor logs in
+  through the form, is greeted on /account, cannot read the session cookie from
+  a script (HttpOnly), and logs out with the button.
 
 What counts as an error: a console error, an uncaught exception, any response
 of 400 or more (404s for resources included), and any request that leaves
@@ -321,3 +324,36 @@ def test_demo_site_applies_its_css_and_runs_its_script(demo_url, new_tab, path):
     note = tab.page.inner_text("#js-note")
     assert "/static/app.js" in note, f"#js-note was changed, but not by /static/app.js: {note!r}"
     tab.assert_no_problems(f"errors while loading the demo site's {path}")
+
+
+SESSIONS_STEP = find_step("sessions")
+
+
+@pytest.fixture(scope="module")
+def sessions_url():
+    """The sessions extension's reference solution, with fast password hashing."""
+    options = {"app": {"static_root": str(SESSIONS_STEP.folder / "static"), "password_rounds": 1000}}
+    with LearnerServer(SESSIONS_STEP.solution_dir / "server.py", options=options) as server:
+        yield f"http://127.0.0.1:{server.port}"
+
+
+def test_a_visitor_logs_in_and_out_through_the_forms(sessions_url, new_tab):
+    tab = new_tab("sessions")
+    tab.open(sessions_url + "/login")
+    tab.page.fill("input[name=username]", "ada")
+    tab.page.fill("input[name=password]", "lovelace")
+    with tab.page.expect_navigation():
+        tab.page.click("button[type=submit]")
+    assert urlsplit(tab.page.url).path == "/account", f"the login led to {tab.page.url}; {tab.seen()}"
+    assert tab.page.inner_text("h1") == "Hello, ada!", f"/account says {tab.page.inner_text('h1')!r}; {tab.seen()}"
+    cookies = {cookie["name"]: cookie for cookie in tab.page.context.cookies()}
+    assert cookies.get("session", {}).get("httpOnly") is True, f"the session cookie is not HttpOnly: {cookies}"
+    assert cookies["session"].get("sameSite") == "Lax", f"the session cookie is not SameSite=Lax: {cookies}"
+    assert "session=" not in tab.page.evaluate("document.cookie"), "a script can read the session cookie"
+    with tab.page.expect_navigation():
+        tab.page.click("form[action='/logout'] button")
+    assert urlsplit(tab.page.url).path == "/", f"the logout led to {tab.page.url}; {tab.seen()}"
+    assert "session" not in {cookie["name"] for cookie in tab.page.context.cookies()}, "the cookie outlived the logout"
+    tab.open(sessions_url + "/account")
+    assert urlsplit(tab.page.url).path == "/login", f"/account after logout showed {tab.page.url}; {tab.seen()}"
+    tab.assert_no_problems("errors while logging in and out of the sessions demo")

@@ -51,6 +51,8 @@ INTENDED_CHANGES = {
     ("compression", "server.py", "main"): "a new description",
     ("rate-limit", "app.py", "create_app"): "adds /health, and a RateLimitMiddleware with quotas per policy",
     ("rate-limit", "server.py", "main"): "a new description",
+    ("sessions", "app.py", "create_app"): "adds the login, account and logout pages, and a SessionMiddleware",
+    ("sessions", "server.py", "main"): "a new description",
     ("caching", "app.py", "create_app"): "puts CacheControlMiddleware in the pipeline; adds /api/time, with its own policy",
     ("caching", "server.py", "main"): "a new description",
     ("caching", "static.py", "StaticFiles.__call__"): "answers 412, 304, 416 or 206 in RFC 9110's order, with Accept-Ranges",
