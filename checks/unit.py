@@ -119,7 +119,9 @@ def short(value, limit=70):
 
 
 def is_learner_frame(filename):
-    return ("checks" not in Path(filename).parts and "site-packages" not in filename
+    path = Path(filename)
+    a_check = path.parent.name == "tests" and (path.name.startswith("test_") or path.name == "conftest.py")
+    return ("checks" not in path.parts and "site-packages" not in filename and not a_check
             and not filename.startswith(sys.base_prefix))
 
 

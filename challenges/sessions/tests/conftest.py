@@ -2,9 +2,9 @@
 
 * ``sessions_module``  the learner's sessions.py, imported fresh;
 * ``clock``  a clock the checks move by hand (``clock.now += 60``): no check ever sleeps;
-* ``make_request(method, path, cookie=, headers=, form=, body=)``  an ``HTTPRequest`` built directly (these
-  checks grade sessions, not step 2's parser): ``cookie`` becomes a Cookie header, ``form`` (a dict)
-  an application/x-www-form-urlencoded body;
+* ``make_request(method, path, cookie=, headers=, form=, body=, query=)``  an ``HTTPRequest`` built directly
+  (these checks grade sessions, not step 2's parser): ``cookie`` becomes a Cookie header, ``form`` (a dict)
+  an application/x-www-form-urlencoded body, ``query`` the query string;
 * ``oracle``  what the checks compare with: ``KEY`` (the 32-byte key they sign with), ``signature()`` and
   ``signed()`` computed with Python's hmac, and ``attributes_of()``, a reader of Set-Cookie values;
 * ``compare_digest_calls``  a list that records every call of hmac.compare_digest during the check.
@@ -14,7 +14,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 
@@ -95,7 +95,7 @@ def clock():
 def make_request(learner_module):
     request_module = learner_module("request")
 
-    def make(method="GET", path="/account", cookie=None, headers=(), form=None, body=b""):
+    def make(method="GET", path="/account", cookie=None, headers=(), form=None, body=b"", query=""):
         fields = [("Host", "x"), *headers]
         if cookie is not None:
             fields.append(("Cookie", cookie))
@@ -104,7 +104,9 @@ def make_request(learner_module):
             fields.append(("Content-Type", "application/x-www-form-urlencoded"))
         if body:
             fields.append(("Content-Length", str(len(body))))
-        request = request_module.HTTPRequest(method, path, "HTTP/1.1", request_module.Headers(fields), body, path, {})
+        target = f"{path}?{query}" if query else path
+        request = request_module.HTTPRequest(method, target, "HTTP/1.1", request_module.Headers(fields), body, path,
+                                             parse_qs(query))
         request.client = "192.0.2.7"
         return request
 

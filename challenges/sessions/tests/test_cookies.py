@@ -73,7 +73,7 @@ def test_cookie_pairs_are_read_by_name(sessions_module):
     expect_cookies(sessions_module, WELL_FORMED,
                    "A browser joins its cookies with \"; \" (RFC 6265, section 4.2.1). The value starts after the "
                    "first \"=\" and may hold more of them (base64 ends in \"=\"); a value in double quotes is the "
-                   "text between them.")
+                   "text between them; an empty value is a value too (cookie-value = *cookie-octet).")
 
 
 @pytest.mark.task(1)
@@ -156,7 +156,7 @@ REFUSED = [
     ("session", "x", {"path": "/; Domain=evil.example"}),
     ("session", "x", {"max_age": "60; Domain=evil.example"}), ("session", "x", {"max_age": 1.5}),
     ("session", "x", {"same_site": "None"}),
-    ("session", "x", {"same_site": "Sometimes"}),
+    ("session", "x", {"same_site": "Sometimes"}), ("session", "x", {"same_site": "none"}),
 ]
 
 

@@ -67,6 +67,15 @@ def test_new_sessions_get_unguessable_ids(sessions_module, clock, monkeypatch):
     monkeypatch.undo()
     ids = [session.id for session in made]
     tokens = [session.csrf_token for session in made]
+    if len(set(tokens)) < len(tokens) and len(set(ids)) == len(ids):
+        raise CheckFailed(
+            "Sessions share a CSRF token.",
+            expected="200 different CSRF tokens, one made for each session",
+            received=f"200 different ids, but {len(set(tokens))} different CSRF tokens",
+            meaning="Each session needs a token of its own, made when the session is: a token made once (a "
+                    "default argument, a module constant) is the same for every visitor, so one visitor's page "
+                    "gives away everyone's.",
+        )
     if set(ids) & set(tokens):
         raise CheckFailed(
             "A session's CSRF token is the same as a session id.",
@@ -276,10 +285,17 @@ def test_rotating_moves_the_data_to_a_fresh_id(sessions_module, clock):
                                           "form sent twice)")
     if getattr(again, "data", None) != {"cart": 3}:
         problems.append("rotating it a second time did not give a session with its data")
+    full = new_store(sessions_module, clock, max_sessions=2)
+    mine, other = created(full), created(full)
+    found(full, mine.id)  # the visitor logging in is the most recent; the other is the least
+    call(full.rotate, mine, shown="store.rotate(session) in a full store")
+    if found(full, other.id, "store.get(another visitor's id)") is not other:
+        problems.append("rotating a session in a full store (max_sessions=2) pushed out another visitor's session")
     if problems:
         raise CheckFailed(
             "rotate() did not move the session to a fresh id: " + "; ".join(problems) + ".",
-            expected="a Session with a new id and CSRF token and the same data; get(old id) is None",
+            expected="a Session with a new id and CSRF token and the same data; get(old id) is None; the old "
+                     "session deleted before the new one is made, so a full store has room for it",
             meaning="Session fixation: an attacker who gets a victim to use an id the attacker knows (a planted "
                     "cookie, a shared computer) is logged in too once the victim logs in, unless login moves the "
                     "session to an id nobody has seen.",

@@ -105,8 +105,10 @@ def after(sessions, request, response_module, started, now, shown):
                           meaning="after_request() returns the response it was given.")
     cookies = [value for name, value in got.headers if name.lower() == "set-cookie"]
     if "theme=dark; Path=/" not in cookies:
+        folded = any("theme=dark; Path=/" in value for value in cookies)
         raise CheckFailed(
-            f"{shown} lost the handler's own Set-Cookie.",
+            f"{shown} folded the handler's own Set-Cookie into one field with yours." if folded
+            else f"{shown} lost the handler's own Set-Cookie.",
             expected="Set-Cookie: theme=dark; Path=/ still there, beside yours",
             received="\n".join(f"Set-Cookie: {value}" for value in cookies) or "(no Set-Cookie)",
             meaning="Each cookie needs a Set-Cookie field of its own (RFC 6265, section 3: never folded into one "
@@ -194,6 +196,16 @@ def test_an_ended_session_clears_its_cookie(middleware, session_of, make_request
                 meaning="Max-Age=0 tells the browser to forget the cookie now. Its Path must be the one it was "
                         "set with, or the browser treats it as another cookie and keeps the first.",
             )
+    sids = middleware(session, cookie_name="sid")
+    shown = "after_request(a request whose cookie found no session), with cookie_name=\"sid\""
+    cookies = after(sids, make_request(cookie="sid=made-up"), response_module, None, None, shown)
+    if [oracle.attributes_of(value)[0] for value in cookies] != ["sid"]:
+        raise CheckFailed(
+            f"{shown} did not clear the sid cookie.",
+            sent="Cookie: sid=made-up",
+            expected="one Set-Cookie: sid=; Path=/; Max-Age=0 (the cookie is called self.cookie_name)",
+            received="\n".join(f"Set-Cookie: {value}" for value in cookies) or "(no Set-Cookie of yours)",
+        )
     shown = "after_request(a request with no cookie and no session)"
     cookies = after(sessions, make_request(cookie="theme=dark"), response_module, None, None, shown)
     if cookies:
@@ -241,23 +253,29 @@ def test_a_request_that_changes_something_needs_the_csrf_token(middleware, sessi
         ("POST", {}, {"csrf_token": right}, None, "a form with a token, but no session"),
         ("PUT", {}, None, session, "a PUT with no token"), ("DELETE", {}, None, session, "a DELETE with no token"),
         ("PATCH", {}, None, session, "a PATCH with no token"),
+        ("PROPFIND", {}, None, session, "a PROPFIND (a method of WebDAV) with no token"),
     ]
+    in_the_address = ("POST", {}, None, session, "a POST with the token in the query string, where logs and "
+                      "the Referer header carry it")
+    refused.append(in_the_address)
     for method, headers, form, started, what in through + refused:
-        request = make_request(method, "/logout", headers=list(headers.items()), form=form)
+        query = f"csrf_token={right}" if what == in_the_address[-1] else ""
+        request = make_request(method, "/logout", headers=list(headers.items()), form=form, query=query)
         request.session = request.session_at_start = started
         answer = call(sessions.check_csrf, request, shown=f"check_csrf({what})")
         expected = None if (method, headers, form, started, what) in through else 403
         if status_of(answer) != expected:
             raise CheckFailed(
                 f"check_csrf({what}) is not right.",
-                sent=f"{method} /logout" + "".join(f"\n{name}: {value}" for name, value in headers.items())
+                sent=f"{method} /logout{'?' + query if query else ''}" + "".join(f"\n{name}: {value}" for name, value in headers.items())
                      + (f"\nContent-Type: application/x-www-form-urlencoded\n\n{urlencode(form)}" if form else "")
                      + ("" if started else "\n(and no session)"),
                 expected="None (let it through)" if expected is None else "a 403 Forbidden response",
                 received="None" if answer is None else f"a response with status {status_of(answer)}",
                 meaning="A page of another site can make your browser send a form here, cookie and all; it cannot "
                         "read the CSRF token in this site's pages. So every request that may change something "
-                        "(any method but GET, HEAD, OPTIONS and TRACE) must carry the session's token, exactly.",
+                        "(any method but GET, HEAD, OPTIONS and TRACE, whatever it is called) must carry the "
+                        "session's token, exactly, in the X-CSRF-Token header or the form: never in the address.",
             )
 
 
