@@ -21,6 +21,7 @@ the outcome in the Exercism test-runner ``results.json`` (version 3) shape.
 
 import inspect
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -206,6 +207,10 @@ def failure_text(item, error, todo=None):
     lines = [text]
     if step and task and todo is not None and todo != task.args[0]:
         anchor, what = starters.step_tasks(step).get(todo, (None, None))
+        # A TODO with several functions has several texts: the one the starter raised names the right function.
+        raised = re.match(rf"TODO {todo}: (.*) \(see [^)]*\)$", str(getattr(error, "received", "") or ""))
+        if what and raised:
+            what = raised.group(1)
         if what:
             lines.append(f"  {'Hint:':<11}TODO {todo} asks you to {what}.")
             lines.append(f"  {'Read:':<11}{step.docs_page}#{anchor}")
