@@ -40,7 +40,7 @@ def ids(steps):
 def post_head(step, length, extra=b""):
     path = b"/api/echo" if step.level >= 5 else b"/echo" if step.level == 2 else b"/"
     auth = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n" if step.level >= 5 else b""
-    return (b"POST " + path + b" HTTP/1.1\r\nHost: localhost\r\n" + auth
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" + auth
             + b"Content-Length: %d\r\n" % length + extra + b"\r\n")
 
 
