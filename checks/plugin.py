@@ -135,6 +135,8 @@ class Outcomes:
             "task_id": tagged,
             "todo": tagged,  # the TODO a failure is blamed on (see attribution.py)
             "needs": sorted(task.kwargs.get("needs", ())) if task else [],
+            # Whether it starts the learner's server (make replay shows its connections) or calls code directly.
+            "connects": bool(SERVER_FIXTURES & set(item.fixturenames)),
         }
         if call is not None and call.excinfo is not None:
             error = underlying_failure(call.excinfo.value)
@@ -183,6 +185,10 @@ def underlying_failure(error):
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = next((inner for inner in error.exceptions if isinstance(inner, CheckFailed)), error.exceptions[0])
     return error
+
+
+# The fixtures that start the learner's server; every check that talks to it uses one of them.
+SERVER_FIXTURES = {"start_server", "server", "shared_server"}
 
 
 def failure_text(item, error, todo=None):

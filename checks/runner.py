@@ -117,7 +117,7 @@ def summarise(step, document, learner_file, results_file):
         else:
             causes[facts] = (number, advice)
             print(bounded(facts, results_file))
-            if "\n  Sent:" in facts:  # it talked to the server: the exchange can be shown byte by byte
+            if "\n  Sent:" in facts and test.get("connects", True):  # the exchange can be shown byte by byte
                 again = command(step.key, "replay", number)
                 print(f"  {'Replay:':<11}{again}   (this check alone, every byte shown)")
         if advice:
@@ -172,8 +172,12 @@ def replay(step, learner_file, which, results_file=None):
         return 2
     todo = check.get("todo", check.get("task_id"))
     print(f"Replaying: {check['name']}" + (f"   (TODO {todo})" if todo else ""))
-    print(f"Your server: {relative(learner_file)}, started as the check starts it. "
-          "Every connection the check makes is shown: → what it sent, ← what came back.")
+    if check.get("connects", True):
+        print(f"Your server: {relative(learner_file)}, started as the check starts it. "
+              "Every connection the check makes is shown: → what it sent, ← what came back.")
+    else:
+        print(f"Your code: {relative(learner_file.parent)}. This check calls your functions directly and makes no "
+              "connection: its verdict below is all there is to see.")
     replayed = results_file.parent / "replay" / f"{step.name}.json"  # not the report's: CHECK=k keeps its meaning
     replayed.unlink(missing_ok=True)
     # -s: the connections are written out while the check runs, which pytest would otherwise capture.

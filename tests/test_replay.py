@@ -38,6 +38,9 @@ def test_replay_reproduces_the_failure(step_number, name, which, kind, tmp_path)
     else:
         check = next(test for test in outcome.tests if which in test["name"])
     assert check["status"] != "pass", f"the sample's check passes: {check['name']}"
+    if which == "1":  # the report offers a replay where there are connections to show, and only there
+        first = outcome.output[outcome.output.index("\n✗ 1. "):].split("\n✗ 2. ")[0]
+        assert ("Replay:" in first) == (kind != "unit"), first
     replayed = subprocess.run(
         [sys.executable, "-m", "checks", "replay", step_number, which, "--file", str(learner_file),
          "--results", str(tmp_path / "results.json")],
@@ -51,6 +54,7 @@ def test_replay_reproduces_the_failure(step_number, name, which, kind, tmp_path)
     sends = shown.count("→ sent ")
     if kind == "unit":
         assert "connected to" not in shown
+        assert "calls your functions directly and makes no connection" in shown, shown
     else:
         assert "] connected to 127.0.0.1:" in shown and sends >= 1, shown
     if kind == "pieces":
