@@ -136,7 +136,7 @@ class Outcomes:
             "todo": tagged,  # the TODO a failure is blamed on (see attribution.py)
             "needs": sorted(task.kwargs.get("needs", ())) if task else [],
             # Whether it starts the learner's server (make replay shows its connections) or calls code directly.
-            "connects": bool(SERVER_FIXTURES & set(item.fixturenames)),
+            "connects": bool(SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))),  # nbval cells have none
         }
         if call is not None and call.excinfo is not None:
             error = underlying_failure(call.excinfo.value)
