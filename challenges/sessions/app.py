@@ -45,8 +45,8 @@ PRIVATE = ("/api/private", "/api/private/*", "/api/echo")
 # this one hashes them when it starts, the same way, so that logging in works as it would there.
 USERS = {"ada": "lovelace", "grace": "hopper"}
 
-# PBKDF2-HMAC-SHA256 rounds per password check: OWASP's 2023 advice. Slow on purpose (about half a
-# second here), so that each guess costs an attacker who stole the hashes the same. The checks pass fewer.
+# PBKDF2-HMAC-SHA256 rounds per password check: OWASP's 2023 advice. Slow on purpose (about a quarter
+# of a second here), so that each guess costs an attacker who stole the hashes the same. The checks pass fewer.
 PASSWORD_ROUNDS = 600_000
 
 # The key that signs session cookies: set BYO_SESSION_KEY (64 hex digits) to keep sessions valid across
