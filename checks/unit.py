@@ -7,7 +7,9 @@ that names the learner's file and line.
 """
 
 import importlib.util
+import hmac
 import re
+import secrets
 import signal
 import sys
 import threading
@@ -232,3 +234,31 @@ def expect_equal(what, got, expected, sent=None, meaning=None):
             detail=caret_diff(expected, bytes(got)) if both_bytes else None,
             meaning=meaning,
         )
+
+
+class Clock:
+    """Seconds that pass only when a check says so (``clock.now += 60``): a check given one never sleeps."""
+
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def compare_digest_calls(monkeypatch, *modules):
+    """A list that records every call of hmac.compare_digest from now on: through hmac, secrets, and the name
+    each of ``modules`` (a learner's, after ``from hmac import compare_digest``) holds it by."""
+    compared = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    monkeypatch.setattr(secrets, "compare_digest", spy)
+    for module in modules:
+        if hasattr(module, "compare_digest"):
+            monkeypatch.setattr(module, "compare_digest", spy)
+    return compared

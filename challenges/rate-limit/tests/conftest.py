@@ -14,17 +14,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from checks import unit
+
 TOKEN = "test-token"
-
-
-class Clock:
-    """Seconds that pass only when a check says so."""
-
-    def __init__(self, now=1000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -39,7 +31,7 @@ def response_module(learner_module):
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return unit.Clock()
 
 
 @pytest.fixture

@@ -6,15 +6,13 @@ move by hand. Its fields are read with http_sfv, a parser of HTTP Structured Fie
 as any client of the RateLimit draft would read them.
 """
 
-import hmac
-import secrets
 
 import http_sfv
 import pytest
 from http_sfv.types import Token
 
 from checks.report import CheckFailed
-from checks.unit import call, expect_equal
+from checks.unit import call, compare_digest_calls, expect_equal
 
 TOKEN = "test-token"
 
@@ -59,17 +57,7 @@ def expect_429(answer, shown, retry_after, why):
                   "other case it is request.client, the address.", docs="#who-is-asking")
 def test_a_client_is_its_token_if_known_else_its_address(limiter, make_request, monkeypatch, ratelimit_module):
     """client_key() names the client by a known token wherever it comes from, else by its address"""
-    compared = []
-    real = hmac.compare_digest
-
-    def spy(given, known):
-        compared.append((given, known))
-        return real(given, known)
-
-    monkeypatch.setattr(hmac, "compare_digest", spy)
-    monkeypatch.setattr(secrets, "compare_digest", spy)
-    if hasattr(ratelimit_module, "compare_digest"):  # from hmac import compare_digest: the module's own name
-        monkeypatch.setattr(ratelimit_module, "compare_digest", spy)
+    compared = compare_digest_calls(monkeypatch, ratelimit_module)
     middleware = limiter(tokens=[TOKEN, "another-token"])
 
     asked = []

@@ -13,10 +13,11 @@
 import base64
 import hashlib
 import hmac
-import secrets
 from urllib.parse import parse_qs, urlencode
 
 import pytest
+
+from checks import unit
 
 
 class Oracle:
@@ -52,28 +53,7 @@ def oracle():
 @pytest.fixture
 def compare_digest_calls(monkeypatch, sessions_module):
     """Every call of hmac.compare_digest (or of the learner module's own name for it) from now on."""
-    compared = []
-    real = hmac.compare_digest
-
-    def spy(a, b):
-        compared.append((a, b))
-        return real(a, b)
-
-    monkeypatch.setattr(hmac, "compare_digest", spy)
-    monkeypatch.setattr(secrets, "compare_digest", spy)
-    if hasattr(sessions_module, "compare_digest"):  # from hmac import compare_digest: the module's own name
-        monkeypatch.setattr(sessions_module, "compare_digest", spy)
-    return compared
-
-
-class Clock:
-    """Seconds that pass only when a check says so."""
-
-    def __init__(self, now=1000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
+    return unit.compare_digest_calls(monkeypatch, sessions_module)
 
 
 @pytest.fixture
@@ -88,7 +68,7 @@ def response_module(learner_module):
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return unit.Clock()
 
 
 @pytest.fixture

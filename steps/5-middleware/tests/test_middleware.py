@@ -5,10 +5,8 @@ a spy stands in for hmac.compare_digest, so the token check can be seen too.
 Requests are made by your own parser (the ``make_request`` fixture, in conftest.py).
 """
 
-import hmac
 import logging
 import re
-import secrets
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -19,7 +17,7 @@ from hypothesis import strategies as st
 
 from checks.properties import course_settings
 from checks.report import CheckFailed
-from checks.unit import call, expect_equal, short
+from checks.unit import call, compare_digest_calls, expect_equal, short
 
 
 class Recorder:
@@ -427,15 +425,7 @@ def test_a_streamed_body_is_logged_with_its_size(middleware_module, learner_modu
                   "whatever the input, so timing reveals nothing.", docs="#authentication")
 def test_the_token_is_compared_in_constant_time(learner_module, make_request, monkeypatch):
     """The token check goes through hmac.compare_digest, never == or !="""
-    seen = []
-    real = hmac.compare_digest
-
-    def spy(a, b):
-        seen.append((a, b))
-        return real(a, b)
-
-    monkeypatch.setattr(hmac, "compare_digest", spy)
-    monkeypatch.setattr(secrets, "compare_digest", spy)
+    seen = compare_digest_calls(monkeypatch)
     middleware_module = learner_module("middleware")  # imported after the spy is in place
     auth = middleware_module.AuthMiddleware("s3cret-token", exempt=())
     right = call(auth.before_request, make_request("GET", "/x", [("Authorization", "Bearer s3cret-token")]),
