@@ -53,6 +53,8 @@ INTENDED_CHANGES = {
     ("rate-limit", "server.py", "main"): "a new description",
     ("sessions", "app.py", "create_app"): "adds the login, account and logout pages, and a SessionMiddleware",
     ("sessions", "server.py", "main"): "a new description",
+    ("templates", "app.py", "create_app"): "renders its pages from the templates in pages/, and adds /hello",
+    ("templates", "server.py", "main"): "a new description",
     ("caching", "app.py", "create_app"): "puts CacheControlMiddleware in the pipeline; adds /api/time, with its own policy",
     ("caching", "server.py", "main"): "a new description",
     ("caching", "static.py", "StaticFiles.__call__"): "answers 412, 304, 416 or 206 in RFC 9110's order, with Accept-Ranges",

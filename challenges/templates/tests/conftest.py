@@ -1,0 +1,53 @@
+"""What the templates checks share, as fixtures.
+
+* ``templates_module``  the learner's templates.py, imported fresh;
+* ``folder(files)``  a fresh templates folder holding ``files`` ({name: text}), and its Environment;
+* ``render(source, **values)``  ``source`` compiled as "page.html" in an Environment of its own, and rendered;
+* ``template_error(function, *args, shown=...)``  the TemplateError the call raises (the check fails if none does).
+"""
+
+import pytest
+
+from checks.report import CheckFailed
+from checks.unit import call, short
+
+
+@pytest.fixture
+def templates_module(learner_module):
+    return learner_module("templates")
+
+
+@pytest.fixture
+def folder(templates_module, tmp_path):
+    def make(files):
+        root = tmp_path / "pages"
+        root.mkdir(exist_ok=True)
+        for name, text in files.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        return call(templates_module.Environment, root, shown=f"Environment({root.name!r})")
+    return make
+
+
+@pytest.fixture
+def render(templates_module, folder):
+    def rendered(source, files=None, **values):
+        environment = folder(files or {})
+        shown = f"rendering {short(source, 80)} with {short(values, 80)}"
+        template = call(environment.from_string, source, "page.html", shown=f"compiling {short(source, 80)}")
+        return call(template.render, shown=shown, **values)
+    return rendered
+
+
+@pytest.fixture
+def template_error(templates_module):
+    """``template_error(function, *args, shown=...)``: the TemplateError the call raises (the check fails if none)."""
+    def raised(function, *args, shown, **kwargs):
+        try:
+            got = call(function, *args, shown=shown, expected_errors=(templates_module.TemplateError,), **kwargs)
+        except templates_module.TemplateError as error:
+            return error
+        raise CheckFailed(f"{shown} did not raise TemplateError.", expected="a TemplateError, naming the template, "
+                          "line and column", received=f"it returned {short(got, 120)}")
+    return raised
