@@ -110,6 +110,9 @@ class Expression:
     def __init__(self, path, filters=(), negated=False, where=None):
         self.path, self.filters, self.negated, self.where = tuple(path), tuple(filters), negated, where
 
+    def __repr__(self):
+        return f"Expression({'not ' if self.negated else ''}{'.'.join(self.path)}{''.join('|' + f for f in self.filters)})"
+
     def evaluate(self, context):
         value = context
         for depth, part in enumerate(self.path):
@@ -299,9 +302,12 @@ class Template:
 
     def render_into(self, context, out, depth):
         """Add this template's text to ``out``: through the chain of templates it extends, if it does."""
-        # TODO 7: follow extends up to the template that extends nothing (TemplateError at the extends Token if one comes back); gather blocks so the lowest template's of each name wins; render the top one's nodes with Frame(environment, those blocks, depth)
+        if self.extends is None:  # extends nothing: rendered as it is, with its own blocks
+            render_all(self.nodes, context, out, Frame(self.environment, self.blocks, depth))
+            return
+        # TODO 7: this template extends another: follow extends up to the template that extends nothing (TemplateError at the extends Token if one comes back); gather blocks so the lowest template's of each name wins; render the top one's nodes with Frame(environment, those blocks, depth)
         # Read: docs/extensions/templates.md#inheritance
-        raise NotImplementedError("TODO 7: follow extends up to the template that extends nothing (TemplateError at the extends Token if one comes back); gather blocks so the lowest template's of each name wins; render the top one's nodes with Frame(environment, those blocks, depth) (see docs/extensions/templates.md#inheritance)")
+        raise NotImplementedError("TODO 7: this template extends another: follow extends up to the template that extends nothing (TemplateError at the extends Token if one comes back); gather blocks so the lowest template's of each name wins; render the top one's nodes with Frame(environment, those blocks, depth) (see docs/extensions/templates.md#inheritance)")
 
 
 def compile_template(source, name, environment):

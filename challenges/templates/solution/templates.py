@@ -137,6 +137,9 @@ class Expression:
     def __init__(self, path, filters=(), negated=False, where=None):
         self.path, self.filters, self.negated, self.where = tuple(path), tuple(filters), negated, where
 
+    def __repr__(self):
+        return f"Expression({'not ' if self.negated else ''}{'.'.join(self.path)}{''.join('|' + f for f in self.filters)})"
+
     def evaluate(self, context):
         value = context
         for depth, part in enumerate(self.path):
@@ -431,7 +434,10 @@ class Template:
     # --8<-- [start:render-into]
     def render_into(self, context, out, depth):
         """Add this template's text to ``out``: through the chain of templates it extends, if it does."""
-        # >>> SOLUTION 7 #inheritance: follow extends up to the template that extends nothing (TemplateError at the extends Token if one comes back); gather blocks so the lowest template's of each name wins; render the top one's nodes with Frame(environment, those blocks, depth)
+        if self.extends is None:  # extends nothing: rendered as it is, with its own blocks
+            render_all(self.nodes, context, out, Frame(self.environment, self.blocks, depth))
+            return
+        # >>> SOLUTION 7 #inheritance: this template extends another: follow extends up to the template that extends nothing (TemplateError at the extends Token if one comes back); gather blocks so the lowest template's of each name wins; render the top one's nodes with Frame(environment, those blocks, depth)
         chain = [self]
         while chain[-1].extends is not None:
             parent = self.environment.get_template(chain[-1].extends.text, chain[-1].extends)

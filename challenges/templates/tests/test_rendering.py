@@ -127,7 +127,7 @@ def test_a_page_fills_the_blocks_of_the_layout_it_extends(render, folder, templa
                 "The layout is rendered, with each block the page defines in place of the layout's; text of the page "
                 "outside its blocks has nowhere to go and is not shown.", files=files, owner="ada")
     source = "\n{% extends \"missing.html\" %}"
-    template = call(folder(files).from_string, source, "page.html", shown=f"compiling {source!r}")
+    template = call(folder(files, stand_in=True).from_string, source, "page.html", shown=f"compiling {source!r}")
     error = template_error(template.render, shown=f"rendering {source!r}")
     if (error.name, error.line, error.column) != ("page.html", 2, 1):
         raise CheckFailed("Extending a template that does not exist did not say where the extends is.",
@@ -163,7 +163,7 @@ def test_include_renders_another_template_with_the_same_values(render, folder, t
                 "An included template is a whole template: if it extends a layout, it is rendered through its "
                 "layout (render_into() of the template you include, not its nodes alone).", files=files, title="W")
     source = "<p>\n{% include \"missing.html\" %}</p>"
-    template = call(folder(files).from_string, source, "page.html", shown=f"compiling {source!r}")
+    template = call(folder(files, stand_in=True).from_string, source, "page.html", shown=f"compiling {source!r}")
     error = template_error(template.render, shown=f"rendering {source!r}")
     if (error.name, error.line, error.column) != ("page.html", 2, 1):
         raise CheckFailed("An include of a template that does not exist did not say where the include is.",
@@ -178,7 +178,7 @@ def test_include_renders_another_template_with_the_same_values(render, folder, t
                   docs="#inheritance")
 def test_a_template_that_uses_itself_is_an_error_not_a_crash(templates_module, folder, template_error):
     """a template that includes or extends itself, even through another, is a TemplateError, not a RecursionError"""
-    environment = folder({
+    environment = folder(stand_in=True, files={
         "loop.html": "{% include \"loop.html\" %}",
         "ping.html": "{% include \"pong.html\" %}",
         "pong.html": "x{% include \"ping.html\" %}",
@@ -238,7 +238,7 @@ def changes(before, after, path="template"):
                   docs="#compiled-once")
 def test_rendering_leaves_the_compiled_templates_as_they_were(folder):
     """rendering changes nothing in the compiled templates: no node, block or layout keeps anything of one page"""
-    environment = folder({
+    environment = folder(stand_in=True, files={
         "layout.html": "<title>{% block title %}Site{% endblock %}</title>{% block content %}{% endblock %}",
         "list.html": "{% extends \"layout.html\" %}{% block title %}List{% endblock %}{% block content %}"
                      "{% for x in xs %}{% if x %}{{ x }}{% else %}-{% endif %}{% else %}empty{% endfor %}"
