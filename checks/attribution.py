@@ -185,9 +185,12 @@ def blame(error, tagged, todo_map, learner_folder):
 def arrange(failures):
     """The failures in the order to read them, each with the number of the one it probably follows from.
 
-    ``failures`` are dicts with ``todo`` (the TODO blamed) and ``needs`` (the other TODOs the
-    check relies on), in the order the checks ran. A failure whose check needs no TODO that
-    another failure is blamed on leads, and so does any other failure of a TODO that leads.
+    ``failures`` are dicts with ``todo`` (the TODO blamed), ``needs`` (the other TODOs the
+    check relies on) and ``task_id`` (the TODO the check grades), in the order the checks ran.
+    A failure blamed on a TODO that is neither its check's nor one it needs came from that TODO
+    alone (most often one not written yet): it leads, with that TODO's failures. A failure whose
+    check needs no TODO that another failure is blamed on leads, and so does any other failure
+    of a TODO that leads.
     A failure whose check needs a TODO that leads probably follows from it. When failures
     only need each other, the earliest TODO among them leads. Leading failures come first,
     earliest TODO first; returns ``[(failure, number it follows from, or None)]``, numbered
@@ -200,7 +203,10 @@ def arrange(failures):
         return (todo(failure) is None, todo(failure) or 0)
 
     def needs(failure):
-        return set(failure.get("needs") or ()) - {todo(failure)}
+        declared = set(failure.get("needs") or ())
+        if failure.get("task_id") is not None and todo(failure) not in declared | {failure["task_id"]}:
+            return set()  # blamed elsewhere: it follows from nothing the check needs
+        return declared - {todo(failure)}
 
     blamed = {todo(failure) for failure in failures}
     leading = [failure for failure in failures if not needs(failure) & blamed]

@@ -136,7 +136,10 @@ def summarise(step, document, learner_file, results_file):
         if later:
             print(f"Next: {later.title}. {where_to_start(later)}, and run {command(later.key)}.")
         elif step.is_extension:
-            print("Another extension? The \"Beyond step 5\" pages of the course site list them all.")
+            others = [extension for extension in all_extensions() if extension.key != step.key]
+            print("Another extension? " + ", ".join(f"{extension.key} ({command(extension.key)})"
+                                                     for extension in others)
+                  + ". docs/extensions/index.md says what each one adds.")
         elif step.number < FINAL_STEP:
             print(f"Step {step.number + 1} is not in the course yet: check back soon.")
         else:

@@ -32,6 +32,15 @@ def test_independent_failures_lead_in_todo_order_and_a_todo_that_leads_keeps_all
     assert shown(attribution.arrange([wire, unit])) == [("json over the wire", None), ("to_response", None)]
 
 
+def test_a_failure_blamed_on_a_todo_it_does_not_need_leads_with_that_todo():
+    """A check of TODO 6 that needs TODO 5 but stops in TODO 7's code (not written yet) is TODO 7's, not TODO 5's."""
+    parse = failure(5, name="parse")
+    render = {**failure(7, needs=(5,), name="if renders"), "task_id": 6}
+    inherit = {**failure(7, needs=(5, 6), name="extends"), "task_id": 7}
+    assert shown(attribution.arrange([parse, render, inherit])) == [
+        ("parse", None), ("if renders", None), ("extends", 1)]
+
+
 def test_failures_that_only_need_each_other_let_the_earliest_todo_lead():
     a = failure(6, needs=(4,), name="read_request")
     b = failure(4, needs=(6,), name="414 over the wire")
