@@ -4,7 +4,9 @@
 * ``folder(files, stand_in=False)``  a fresh templates folder holding ``files`` ({name: text}), and its
   Environment (with ``stand_in``, one whose get_template() is the checks' own, not TODO 8's);
 * ``render(source, **values)``  ``source`` compiled as "page.html" in an Environment of its own, and rendered;
-* ``template_error(function, *args, shown=...)``  the TemplateError the call raises (the check fails if none does).
+* ``template_error(function, *args, shown=...)``  the TemplateError the call raises (the check fails if none does);
+* ``expect_place(error, (name, line, column), summary, sent=, meaning=)``  a failure unless the error is there;
+* ``place(error)``  where a TemplateError says it is, as a learner reads it.
 """
 
 import pytest
@@ -19,7 +21,8 @@ def templates_module(learner_module):
 
 
 def stand_in_loader(templates_module, environment, root):
-    """A get_template() of the checks' own: the checks of TODOs 6 and 7 find templates with it, not waiting for TODO 8."""
+    """A get_template() of the checks' own: the checks of TODOs 6 and 7 find templates with it, not waiting for
+    TODO 8's."""
     kept = {}
 
     def get_template(name, where=None):
@@ -72,3 +75,23 @@ def template_error(templates_module):
         raise CheckFailed(f"{shown} did not raise TemplateError.", expected="a TemplateError, naming the template, "
                           "line and column", received=f"it returned {short(got, 120)}")
     return raised
+
+
+def place_of(error):
+    if error.line is None:
+        return f"no place: TemplateError({error.message!r}) was raised without its where"
+    return f"{error.name}, line {error.line}, column {error.column}"
+
+
+@pytest.fixture
+def place():
+    return place_of
+
+
+@pytest.fixture
+def expect_place():
+    def expect(error, where, summary, sent=None, meaning=None):
+        if (error.name, error.line, error.column) != where:
+            raise CheckFailed(summary, sent=sent, expected="a TemplateError at {}, line {}, column {}".format(*where),
+                              received=f"{place_of(error)}: {error.message}", meaning=meaning)
+    return expect

@@ -88,16 +88,14 @@ def test_each_token_knows_where_it_starts(templates_module):
 @pytest.mark.task(2)
 @pytest.mark.hint("When source.find(closing, ...) gives -1, raise TemplateError(..., where) with where a Token at "
                   "the opening mark's line and column.", docs="#tokens")
-def test_a_mark_never_closed_is_an_error_where_it_opens(templates_module, template_error):
+def test_a_mark_never_closed_is_an_error_where_it_opens(templates_module, template_error, expect_place):
     """a {{, {% or {# that is never closed is a TemplateError at the line and column where it opens"""
     for source, line, column in UNCLOSED:
         error = template_error(templates_module.tokenize, source, "page.html",
                                shown=f"tokenize({short(source, 60)}, 'page.html')")
-        if (error.name, error.line, error.column) != ("page.html", line, column):
-            raise CheckFailed(
-                f"tokenize({short(source, 60)}) blamed the wrong place.",
-                expected=f"page.html, line {line}, column {column}",
-                received=f"{error.name}, line {error.line}, column {error.column}: {error.message}",
-                meaning="The error is where the mark that is never closed opens: that is the line to look at. "
-                        "The rest of the template is not guessed at, as text or otherwise.",
-            )
+        expect_place(
+            error, ("page.html", line, column), f"tokenize({short(source, 60)}) blamed the wrong place.",
+            sent=source,
+            meaning="The error is where the mark that is never closed opens: that is the line to look at. "
+                    "The rest of the template is not guessed at, as text or otherwise.",
+        )

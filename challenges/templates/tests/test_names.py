@@ -115,18 +115,15 @@ def test_parse_expression_reads_names_lookups_and_filters(templates_module):
 @pytest.mark.task(3)
 @pytest.mark.hint("The first part must fullmatch NAME, every other part NAME or INDEX, every filter be a key of "
                   "FILTERS; raise TemplateError(message, where) for anything else.", docs="#names-and-lookups")
-def test_anything_but_names_and_lookups_is_refused_when_compiled(templates_module, template_error):
+def test_anything_but_names_and_lookups_is_refused_when_compiled(templates_module, template_error, expect_place):
     """parse_expression() refuses literals, operators, calls, brackets and names starting with _ (TemplateError)"""
     for text in REFUSED:
         error = template_error(templates_module.parse_expression, text, where(templates_module, text),
                                shown=f"parse_expression({text!r}, where)")
-        if (error.name, error.line, error.column) != ("page.html", 3, 7):
-            raise CheckFailed(
-                f"The error for {text!r} does not say where it is.",
-                expected="page.html, line 3, column 7: the where it was given",
-                received=f"{error.name}, line {error.line}, column {error.column}",
-                meaning="Whoever reads the error needs the template, line and column of the mark to fix.",
-            )
+        expect_place(error, ("page.html", 3, 7), f"The error for {text!r} does not say where it is.",
+                     sent=f"parse_expression({text!r}, where), with where at page.html, line 3, column 7",
+                     meaning="Pass on the where you were given: whoever reads the error needs the template, line "
+                             "and column of the mark to fix.")
 
 
 @pytest.mark.task(3, needs=(2, 4, 5, 6))

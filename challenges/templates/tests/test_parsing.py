@@ -144,16 +144,11 @@ BROKEN = [
 @pytest.mark.hint("An else or elif needs an innermost open if (for: else only) without an else yet; an end tag "
                   "must match the innermost open tag; at the end, an open tag left on the stack is an error at "
                   "its own token. Raise TemplateError(message, token).", docs="#the-tags")
-def test_a_tag_out_of_place_is_an_error_at_that_tag(templates_module, template_error):
+def test_a_tag_out_of_place_is_an_error_at_that_tag(templates_module, template_error, expect_place):
     """parse() raises TemplateError at the tag to blame: one never closed, one closing nothing, one unknown"""
     for source, line, column, what in BROKEN:
         tokens = call(templates_module.tokenize, source, "page.html", shown=f"tokenize({short(source, 60)})")
         error = template_error(templates_module.parse, tokens, shown=f"parse(tokenize({short(source, 60)}))")
-        if (error.name, error.line, error.column) != ("page.html", line, column):
-            raise CheckFailed(
-                f"parse() blamed the wrong place for {what}.",
-                sent=source, expected=f"a TemplateError at page.html, line {line}, column {column}",
-                received=f"{error.name}, line {error.line}, column {error.column}: {error.message}",
-                meaning="The error names the tag to fix: the one never closed (where it opens), or the one that "
-                        "does not belong where it is. A template with an error is never half rendered.",
-            )
+        expect_place(error, ("page.html", line, column), f"parse() blamed the wrong place for {what}.", sent=source,
+                     meaning="The error names the tag to fix: the one never closed (where it opens), or the one "
+                             "that does not belong where it is. A template with an error is never half rendered.")

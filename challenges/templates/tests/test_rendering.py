@@ -12,13 +12,6 @@ from checks.report import CheckFailed
 from checks.unit import call, short
 
 
-def place(error):
-    """Where a TemplateError says it is, as a learner reads it."""
-    if error.line is None:
-        return f"no place: TemplateError({error.message!r}) was raised without its where"
-    return f"{error.name}, line {error.line}, column {error.column}"
-
-
 def expect_page(render, source, expected, meaning, files=None, **values):
     got = render(source, files=files, **values)
     if got != expected:
@@ -59,7 +52,7 @@ def test_if_renders_the_first_true_branch(render):
                   "count the items, and render self.otherwise when there were none. iter() of something that "
                   "cannot be looped over raises TypeError: raise TemplateError(..., self.where) instead.",
                   docs="#if-and-for")
-def test_for_renders_its_body_once_per_item(render, folder, template_error):
+def test_for_renders_its_body_once_per_item(render, folder, template_error, expect_place):
     """for renders its body for each item with the item named, its else when empty, and any iterable once"""
     cases = [
         ("<ul>{% for x in xs %}<li>{{ x }}</li>{% endfor %}</ul>", {"xs": ["a", "b", "c"]},
@@ -81,11 +74,8 @@ def test_for_renders_its_body_once_per_item(render, folder, template_error):
     source = "<ul>\n  {% for x in count %}{{ x }}{% endfor %}</ul>"
     template = call(folder({}).from_string, source, "page.html", shown=f"compiling {source!r}")
     error = template_error(template.render, count=3, shown=f"rendering {source!r} with count=3")
-    if (error.name, error.line, error.column) != ("page.html", 2, 3):
-        raise CheckFailed("A for over a number did not say where it is.", sent=source,
-                          expected="a TemplateError at page.html, line 2, column 3 (the for tag)",
-                          received=f"{place(error)}: {error.message}",
-                          meaning="3 cannot be looped over: the error names the for tag to fix, like every other.")
+    expect_place(error, ("page.html", 2, 3), "A for over a number did not say where it is (the for tag).",
+                 sent=source, meaning="3 cannot be looped over: the error names the for tag to fix, like every other.")
 
 
 @pytest.mark.task(6, needs=(1, 2, 3, 4, 5))
@@ -114,7 +104,7 @@ def test_a_loop_name_lives_only_inside_its_loop(render, templates_module, templa
                   "template extends nothing; gather blocks from the page first (dict.setdefault), so the lowest "
                   "template's block wins; render the top template's nodes with Frame(environment, blocks, depth).",
                   docs="#inheritance")
-def test_a_page_fills_the_blocks_of_the_layout_it_extends(render, folder, template_error):
+def test_a_page_fills_the_blocks_of_the_layout_it_extends(render, folder, template_error, expect_place):
     """a page that extends a layout replaces its blocks; through three levels, the lowest template's block wins"""
     files = {
         "base.html": "<title>{% block title %}Site{% endblock %}</title><main>{% block content %}empty"
@@ -129,11 +119,9 @@ def test_a_page_fills_the_blocks_of_the_layout_it_extends(render, folder, templa
     source = "\n{% extends \"missing.html\" %}"
     template = call(folder(files, stand_in=True).from_string, source, "page.html", shown=f"compiling {source!r}")
     error = template_error(template.render, shown=f"rendering {source!r}")
-    if (error.name, error.line, error.column) != ("page.html", 2, 1):
-        raise CheckFailed("Extending a template that does not exist did not say where the extends is.",
-                          sent=source, expected="a TemplateError at page.html, line 2, column 1 (the extends tag)",
-                          received=f"{place(error)}: {error.message}",
-                          meaning="Pass the extends token to get_template(), so that its error names the tag.")
+    expect_place(error, ("page.html", 2, 1), "Extending a template that does not exist did not say where the "
+                 "extends is.", sent=source,
+                 meaning="Pass the extends token to get_template(), so that its error names the tag.")
     expect_page(render, "{% extends \"section.html\" %}{% block nav %}mine{% endblock %}"
                 "{% block footer %}{{ owner|upper }}{% endblock %}",
                 "<title>Section</title><main><nav>mine</nav></main><footer>ADA</footer>",
@@ -147,7 +135,7 @@ def test_a_page_fills_the_blocks_of_the_layout_it_extends(render, folder, templa
                   "template (and the where names the tag if it does not exist); call its render_into(context, out, "
                   "frame.depth + 1) so it sees the same values.",
                   docs="#inheritance")
-def test_include_renders_another_template_with_the_same_values(render, folder, template_error):
+def test_include_renders_another_template_with_the_same_values(render, folder, template_error, expect_place):
     """include renders the named template in place, with the values of where it is (a loop's name too)"""
     files = {"item.html": "<li>{{ x.name }}{% include \"badge.html\" %}</li>",
              "badge.html": "{% if x.admin %}*{% endif %}",
@@ -165,18 +153,16 @@ def test_include_renders_another_template_with_the_same_values(render, folder, t
     source = "<p>\n{% include \"missing.html\" %}</p>"
     template = call(folder(files, stand_in=True).from_string, source, "page.html", shown=f"compiling {source!r}")
     error = template_error(template.render, shown=f"rendering {source!r}")
-    if (error.name, error.line, error.column) != ("page.html", 2, 1):
-        raise CheckFailed("An include of a template that does not exist did not say where the include is.",
-                          sent=source, expected="a TemplateError at page.html, line 2, column 1 (the include tag)",
-                          received=f"{place(error)}: {error.message}",
-                          meaning="Pass the include's token to get_template(), so that its error names the tag.")
+    expect_place(error, ("page.html", 2, 1), "An include of a template that does not exist did not say where the "
+                 "include is.", sent=source,
+                 meaning="Pass the include's token to get_template(), so that its error names the tag.")
 
 
 @pytest.mark.task(7, needs=(1, 2, 3, 4, 5, 6))
 @pytest.mark.hint("In Include.render(), refuse with TemplateError(..., self.where) once frame.depth reaches "
                   "MAX_DEPTH; in render_into(), refuse a parent whose name is already in the chain.",
                   docs="#inheritance")
-def test_a_template_that_uses_itself_is_an_error_not_a_crash(templates_module, folder, template_error):
+def test_a_template_that_uses_itself_is_an_error_not_a_crash(templates_module, folder, template_error, place):
     """a template that includes or extends itself, even through another, is a TemplateError, not a RecursionError"""
     environment = folder(stand_in=True, files={
         "loop.html": "{% include \"loop.html\" %}",
