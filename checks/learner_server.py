@@ -210,6 +210,22 @@ class LearnerServer:
             return None
         return self._answer_to("stats")
 
+    def memory(self):
+        """{name: bytes} of the server's process: resident now, and the peak since it started.
+
+        Linux says both in /proc/<pid>/status (VmRSS, VmHWM); elsewhere the child reports what it
+        can (``stats()``: its peak there may include its parent's, from before it started).
+        """
+        try:
+            with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
+                figures = {line.split(":")[0]: int(line.split()[1]) * 1024
+                           for line in status if line.startswith(("VmRSS:", "VmHWM:"))}
+            return {"resident memory": figures["VmRSS"], "peak memory": figures["VmHWM"]}
+        except (OSError, ValueError, KeyError, IndexError):
+            stats = self.stats() or {}
+            names = {"rss": "resident memory", "peak_rss": "peak memory"}
+            return {names[key]: stats[key] for key in names if stats.get(key) is not None}
+
     def _answer_to(self, command):
         """The child's ``command`` event, skipping any other event before it; None if it never comes."""
         event = self._next_event(CONTROL_TIMEOUT)

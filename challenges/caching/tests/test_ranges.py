@@ -603,18 +603,6 @@ SMALL_RECEIVE_BUFFER = 64 * 1024
 HEAD_TIMEOUT = 15.0
 
 
-def memory_figures(server):
-    """{name: bytes} of the server's process: resident now, and the peak since it started (as step 4's check)."""
-    try:
-        with open(f"/proc/{server.pid}/status", encoding="ascii") as status:
-            figures = {line.split(":")[0]: int(line.split()[1]) * 1024
-                       for line in status if line.startswith(("VmRSS:", "VmHWM:"))}
-        return {"resident memory": figures["VmRSS"], "peak memory": figures["VmHWM"]}
-    except (OSError, ValueError, KeyError, IndexError):
-        stats = server.stats() or {}
-        names = {"rss": "resident memory", "peak_rss": "peak memory"}
-        return {names[key]: stats[key] for key in names if stats.get(key) is not None}
-
 
 def read_head(conn, timeout):
     received = bytearray()
@@ -642,7 +630,7 @@ def test_a_large_range_is_sent_piece_by_piece(site_server, layout):
     size = layout.huge_bytes
     start = MB
     sent = get(f"/static/{layout.huge_file}", f"Range: bytes={start}-")
-    before = memory_figures(site_server)
+    before = site_server.memory()
     result = Exchange(server=site_server, sent=sent, timeout=HEAD_TIMEOUT)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as conn:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RECEIVE_BUFFER)
@@ -656,7 +644,7 @@ def test_a_large_range_is_sent_piece_by_piece(site_server, layout):
         # The head arrives once the server has started sending; the check reads no further, so the
         # server waits with the range half sent.
         result.received = read_head(conn, HEAD_TIMEOUT)
-        during = memory_figures(site_server)
+        during = site_server.memory()
     if not result.received.startswith(b"HTTP/1.1 206 ") or b"\r\n\r\n" not in result.received:
         result.timed_out = b"\r\n\r\n" not in result.received
         raise result.fail(f"The {(size - start) // MB} MB range did not start arriving.",

@@ -493,22 +493,6 @@ HEAD_TIMEOUT = 15.0
 SMALL_RECEIVE_BUFFER = 64 * 1024
 
 
-def memory_figures(server):
-    """{name: bytes} of the server's process: resident now, and the peak since it started.
-
-    Linux says both in /proc/<pid>/status (VmRSS, VmHWM); elsewhere the child reports what it
-    can (``LearnerServer.stats()``: its peak there may include its parent's, from before it started).
-    """
-    try:
-        with open(f"/proc/{server.pid}/status", encoding="ascii") as status:
-            figures = {line.split(":")[0]: int(line.split()[1]) * 1024
-                       for line in status if line.startswith(("VmRSS:", "VmHWM:"))}
-        return {"resident memory": figures["VmRSS"], "peak memory": figures["VmHWM"]}
-    except (OSError, ValueError, KeyError, IndexError):
-        stats = server.stats() or {}
-        names = {"rss": "resident memory", "peak_rss": "peak memory"}
-        return {names[key]: stats[key] for key in names if stats.get(key) is not None}
-
 
 def read_head(conn, timeout):
     """Bytes read until the end of a response head, the connection's end, or ``timeout``."""
@@ -536,7 +520,7 @@ def read_head(conn, timeout):
 def test_a_large_file_is_never_held_whole_in_memory(static_server, layout):
     """A 64 MB file is sent piece by piece: the server's memory does not grow by the file's size"""
     size = layout.huge_file_bytes
-    before = memory_figures(static_server)
+    before = static_server.memory()
     sent = get_request(f"/static/{layout.huge_file}")
     result = Exchange(server=static_server, sent=sent, timeout=HEAD_TIMEOUT)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as conn:
@@ -552,7 +536,7 @@ def test_a_large_file_is_never_held_whole_in_memory(static_server, layout):
         # The head arrives once the server has started sending; a server that reads the whole file
         # has read it by then. The client reads no further, so the server waits, mid-file.
         result.received = read_head(conn, HEAD_TIMEOUT)
-        during = memory_figures(static_server)
+        during = static_server.memory()
     if not result.received.startswith(b"HTTP/1.1 200 ") or b"\r\n\r\n" not in result.received:
         result.timed_out = b"\r\n\r\n" not in result.received
         raise result.fail(f"The {size // MB} MB file did not start arriving.",
