@@ -10,6 +10,9 @@
 * The sessions extension's demo site (its reference solution): a visitor logs in
   through the form, is greeted on /account, cannot read the session cookie from
   a script (HttpOnly), and logs out with the button.
+* The uploads extension's demo site (its reference solution, keeping uploads in
+  a temporary folder): a visitor sends a file and a note through the form, sees
+  both listed, and downloads the same bytes back, as application/octet-stream.
 
 What counts as an error: a console error, an uncaught exception, any response
 of 400 or more (404s for resources included), and any request that leaves
@@ -32,11 +35,14 @@ import functools
 import os
 import re
 import shutil
+import tempfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from checks.course import everything, find_step
 from checks.learner_server import LearnerServer
@@ -357,3 +363,50 @@ def test_a_visitor_logs_in_and_out_through_the_forms(sessions_url, new_tab):
     tab.open(sessions_url + "/account")
     assert urlsplit(tab.page.url).path == "/login", f"/account after logout showed {tab.page.url}; {tab.seen()}"
     tab.assert_no_problems("errors while logging in and out of the sessions demo")
+
+
+UPLOADS_STEP = find_step("uploads")
+
+
+@pytest.fixture(scope="module")
+def uploads_url():
+    """The uploads extension's reference solution, keeping what it is sent in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="uploads-") as upload_dir:
+        options = {"app": {"static_root": str(UPLOADS_STEP.folder / "static"), "upload_dir": upload_dir}}
+        with LearnerServer(UPLOADS_STEP.solution_dir / "server.py", options=options) as server:
+            yield f"http://127.0.0.1:{server.port}"
+
+
+def test_a_visitor_uploads_a_file_through_the_form_and_downloads_it(uploads_url, new_tab, tmp_path):
+    content = bytes(range(256)) * 300 + b"\r\n--not the boundary\r\n"  # every byte value, and a line like a boundary's
+    chosen = tmp_path / "notes & data.bin"
+    chosen.write_bytes(content)
+    tab = new_tab("uploads")
+    tab.open(uploads_url + "/upload")
+    tab.page.set_input_files("input[type=file][name=files]", str(chosen))
+    tab.page.fill("input[name=note]", "sent from Chromium")
+    with tab.page.expect_navigation():
+        tab.page.click("button[type=submit]")
+    assert urlsplit(tab.page.url).path == "/upload", f"the form led to {tab.page.url}; {tab.seen()}"
+    assert tab.page.inner_text("h1") == "Uploaded", f"the answer says {tab.page.inner_text('h1')!r}; {tab.seen()}"
+    listed = tab.page.inner_text("ul")
+    assert "note: sent from Chromium" in listed, f"the note is not listed: {listed!r}"
+    stored_as = "notes _ data.bin"  # safe_filename(): the & is not kept
+    assert f"files: {stored_as}, {len(content)} bytes" in listed, f"the file is not listed with its size: {listed!r}"
+
+    link = tab.page.locator("a", has_text=stored_as)
+    href = link.get_attribute("href")
+    assert href.startswith("/uploads/"), f"the file's link is {href!r}, not under /uploads/"
+    with tab.page.expect_download() as started:
+        link.click()
+    download = started.value
+    assert download.failure() is None, f"the download failed: {download.failure()}; {tab.seen()}"
+    assert download.suggested_filename == stored_as, f"saved as {download.suggested_filename!r}"
+    assert Path(download.path()).read_bytes() == content, "the browser downloaded other bytes than it sent"
+
+    answer = requests.get(uploads_url + href, timeout=10)
+    assert answer.status_code == 200 and answer.content == content, f"GET {href} answered {answer.status_code}"
+    assert answer.headers["Content-Type"] == "application/octet-stream", answer.headers
+    assert answer.headers["X-Content-Type-Options"] == "nosniff", answer.headers
+    assert answer.headers["Content-Disposition"].startswith("attachment;"), answer.headers
+    tab.assert_no_problems("errors while uploading to the uploads demo and downloading it back")
