@@ -30,7 +30,7 @@ log = logging.getLogger("server")
 # The demo site's files: static/ beside this file (the reference solution, one folder down, uses its step's).
 STATIC_DIR = HERE / "static" if (HERE / "static").is_dir() else HERE.parent / "static"
 
-# Where uploaded files are kept (made when the first one comes): beside the learner's files.
+# Where uploaded files are kept (made the first time a form is sent): beside the learner's files.
 UPLOAD_DIR = (HERE if (HERE / "static").is_dir() else HERE.parent) / "uploaded"
 
 # The token for /api/private. Set BYO_API_TOKEN to choose your own; this

@@ -165,8 +165,9 @@ def expect_not_utf8_read_or_refused(uploads_module):
     try:
         part = call(uploads_module.parse_part_head, NOT_UTF8, shown=shown, expected_errors=(uploads_module.UploadError,))
     except CheckFailed as failed:
-        failed.expected = "a Part whose filename has U+FFFD for each byte that is not UTF-8, or UploadError 400"
-        failed.meaning = "A filename is whatever bytes the client sent: decode with errors='replace'."
+        if failed.todo is None:  # not a TODO left unwritten: a crash on these bytes
+            failed.expected = "a Part whose filename has U+FFFD for each byte that is not UTF-8, or UploadError 400"
+            failed.meaning = "A filename is whatever bytes the client sent: decode with errors='replace'."
         raise
     except uploads_module.UploadError as error:
         if error.status == HTTPStatus.BAD_REQUEST:
@@ -473,9 +474,11 @@ def test_a_part_past_its_size_limit_is_refused(uploads_module, parse, bodies, up
     try:
         got = parse(at_limits, [500, 1500], limits=limits)
     except CheckFailed as failed:
-        failed.meaning = ("Each part is held to its own limit, counted from zero: field_bytes (100) for a part whose "
-                          "filename is None, file_bytes (1000) for a file, even one whose filename is empty. This "
-                          "form has a field of 100, files of 1000 and 1000, an unnamed file of 500, a field of 100.")
+        if failed.summary.startswith("The parser refused"):
+            failed.meaning = ("Each part is held to its own limit, counted from zero: field_bytes (100) for a part "
+                              "whose filename is None, file_bytes (1000) for a file, even one whose filename is "
+                              "empty. This form has a field of 100, files of 1000 and 1000, an unnamed file of 500, "
+                              "a field of 100.")
         raise
     if [len(content) for _, content in got.parts] != [100, 1000, 1000, 500, 100]:
         raise CheckFailed("Parts within their limits were not all read.", sent=at_limits,

@@ -506,6 +506,8 @@ def test_only_stored_uploads_are_sent(uploads_module, tmp_path):
         try:
             response = call(uploads_module.serve_upload, uploads, name, shown=shown)
         except CheckFailed as failed:
+            if failed.todo is not None:  # a TODO left unwritten: its own words say so
+                raise
             failed.expected = "404 Not Found"
             failed.meaning = ("A name the file system refuses (one too long, say) makes is_file() or stat() raise "
                               "OSError: answer 404, as step 4's static files do. (The router decodes %2F, so a name "
