@@ -12,8 +12,6 @@ import shutil
 from http import HTTPStatus
 
 import pytest
-import requests
-from urllib3.filepost import encode_multipart_formdata
 
 from checks.expect import expect_response
 from checks.report import CheckFailed
@@ -22,7 +20,6 @@ from checks.wire import exchange, fetch
 
 LIMITS = {"parts": 5, "file_bytes": 64 * 1024, "field_bytes": 1024}
 BOUNDARY = "XyZ-boundary"
-ALL_TODOS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
 @pytest.fixture
@@ -88,11 +85,7 @@ def raw_upload(body, content_type=f"multipart/form-data; boundary={BOUNDARY}"):
     return head + body
 
 
-def encoded(fields):
-    return encode_multipart_formdata(fields, boundary=BOUNDARY)[0]
-
-
-def malformed_bodies():
+def malformed_bodies(encoded):
     """(request, the offset to cut it at, the status it must get, why)."""
     two = [("note", "hello"), ("f", ("a.txt", b"A" * 3000, "text/plain"))]
     good = encoded(two)
@@ -110,9 +103,9 @@ def malformed_bodies():
 @pytest.mark.hint("receive_form() raises; the route answers the error's status. A 500 means something else raised: "
                   "read the server's output. Files left behind mean the except branch did not discard them.",
                   docs="#streamed-to-disk")
-def test_refused_uploads_get_their_status_and_leave_nothing(site, uploaded):
+def test_refused_uploads_get_their_status_and_leave_nothing(site, uploaded, bodies):
     """A body with no final boundary, a boundary inside the data or a head line without a colon gets 400; too many parts or bytes get 413; nothing is kept"""
-    for body, status, why in malformed_bodies():
+    for body, status, why in malformed_bodies(bodies.encoded):
         sent = raw_upload(body)
         boundary_at = sent.find(b"\r\n--" + BOUNDARY.encode(), len(sent) - len(body) + 10)
         cut = [boundary_at + 7] if boundary_at != -1 else None
