@@ -41,6 +41,8 @@ INTENDED_CHANGES = {
     ("keep-alive", "response.py", "HTTPResponse.write_to"): "sends chunks",
     ("keep-alive", "server.py", "ClientConnection.__init__"): "starts from bytes a previous request left",
     ("keep-alive", "server.py", "ClientConnection._take"): "finds the end of a chunked body",
+    ("keep-alive", "server.py", "ClientConnection._recv_in_time"): "passes its wait to the TimedSocket's recv()",
+    ("keep-alive", "server.py", "close_gracefully"): "waits with the TimedSocket's recv() instead of settimeout()",
     ("keep-alive", "server.py", "HTTPServer.__init__"): "takes the keep-alive timeout and request cap",
     ("keep-alive", "server.py", "HTTPServer.handle_client"): "serves request after request",
     ("keep-alive", "server.py", "main"): "a new description",

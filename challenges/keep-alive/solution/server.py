@@ -217,6 +217,7 @@ class HTTPServer:
     def handle_client(self, client, address):
         """Serve one connection: request after request, until it ends, idles out, or has carried ``max_requests``."""
         with client:
+            client = TimedSocket(client, self.idle_timeout)
             # >>> SOLUTION 7 #request-after-request: set TCP_NODELAY, then serve_one() while the connection stays open, waiting between requests, up to max_requests
             # Without TCP_NODELAY, a small write waits for the client to acknowledge the one before it,
             # and a client delays that acknowledgement by up to 40 ms (Nagle's algorithm meets delayed ACK).
@@ -242,10 +243,12 @@ class HTTPServer:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                if readable_within(client, min(left, ACCEPT_POLL_INTERVAL)):
-                    chunk = client.recv(RECV_SIZE)
-                    buffer += chunk
-                    return bool(chunk)  # b"": the client closed
+                try:
+                    chunk = client.recv(RECV_SIZE, timeout=min(left, ACCEPT_POLL_INTERVAL))
+                except TimeoutError:
+                    continue  # nothing yet: is the server stopping?
+                buffer += chunk
+                return bool(chunk)  # b"": the client closed
             return False
         except OSError:
             return False  # reset, or gone: nothing to serve
@@ -350,11 +353,7 @@ class ClientConnection:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request did not arrive in time")
-        self.client.settimeout(min(self.idle_timeout, left))
-        try:
-            return self.client.recv(size)
-        finally:
-            self.client.settimeout(self.idle_timeout)
+        return self.client.recv(size, timeout=min(self.idle_timeout, left))
 
     def _take(self, chunk, pending):
         """Note ``chunk``; whether the parser should now see the ``pending`` bytes."""
@@ -412,18 +411,59 @@ class ClientConnection:
         return self.size
 
 
-def readable_within(client, seconds):
-    """Whether ``client`` has bytes to read (or has closed) within ``seconds``. The socket's timeout is left alone.
+class TimedSocket:
+    """The client's socket, non-blocking, with each wait done here: a call that need not wait is one system call.
 
-    Changing the timeout for the wait and back costs two system calls a request, and every one lets
-    another thread take Python's lock: on a kept-open connection, that is a tenth of the requests a
-    second (``make bench STEP=keep-alive KEEPALIVE=1`` shows it).
+    A socket given a timeout (``settimeout()``) calls ``poll()`` before every ``recv()`` and ``send()``,
+    to wait until the kernel is ready; and every system call is a moment when another thread may take
+    Python's lock. On a kept-open connection that is two calls of the five a request costs, and about a
+    quarter of the requests a second (``make bench STEP=keep-alive KEEPALIVE=1`` shows it). So this one
+    tries first, and waits with ``poll()`` only when the kernel says the call would block.
+
+    ``recv()`` waits at most ``timeout`` seconds (or the ``timeout`` it is given), ``sendall()`` at most
+    ``timeout`` seconds in all, as a socket's own would; then they raise ``TimeoutError``. Anything
+    else (``setsockopt()``, ``shutdown()``, ``fileno()``, ...) is the socket's own.
     """
+
+    def __init__(self, client, timeout):
+        client.setblocking(False)
+        self.client = client
+        self.timeout = timeout
+
+    def recv(self, size, timeout=None):
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            try:
+                return self.client.recv(size)
+            except BlockingIOError:
+                self._wait_until(deadline)
+
+    def sendall(self, data):
+        deadline = time.monotonic() + self.timeout
+        unsent = memoryview(data)
+        while unsent:
+            try:
+                unsent = unsent[self.client.send(unsent):]
+            except BlockingIOError:
+                self._wait_until(deadline, writing=True)
+
+    def _wait_until(self, deadline, writing=False):
+        left = deadline - time.monotonic()
+        if left <= 0 or not ready_within(self.client, left, writing):
+            raise TimeoutError("timed out")
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def ready_within(client, seconds, writing=False):
+    """Whether ``client`` can be read (it has bytes, or has closed), or written if ``writing``, within ``seconds``."""
     if hasattr(select, "poll"):
         waiting = select.poll()  # not select.select(): it fails on a descriptor numbered 1,024 or more
-        waiting.register(client, select.POLLIN)
+        waiting.register(client, select.POLLOUT if writing else select.POLLIN)
         return bool(waiting.poll(seconds * 1000))
-    return bool(select.select([client], [], [], seconds)[0])  # Windows: no poll(), and no such limit
+    ready = select.select([] if writing else [client], [client] if writing else [], [], seconds)  # Windows: no poll()
+    return bool(ready[0] or ready[1])
 
 
 def wants_continue(head):
@@ -463,13 +503,10 @@ def close_gracefully(client, linger):
     try:
         client.shutdown(socket.SHUT_WR)
         deadline = time.monotonic() + (LINGER_TIMEOUT if linger else 0)
-        while True:
-            left = deadline - time.monotonic()
-            client.settimeout(left if left > 0 else 0.0)  # 0.0: only what is already there
-            if not client.recv(RECV_SIZE):
-                return
+        while client.recv(RECV_SIZE, timeout=max(0.0, deadline - time.monotonic())):  # 0.0: only what is already there
+            pass
     except OSError:
-        pass  # nothing more yet (BlockingIOError), timed out, reset, or gone: we tried
+        pass  # nothing more yet (TimeoutError), reset, or gone: we tried
 
 
 # --8<-- [start:keeps-open]
