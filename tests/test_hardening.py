@@ -237,6 +237,59 @@ def test_an_early_413_survives_a_client_that_is_still_sending(step):
     assert events_of(answer.raw) == [413]
 
 
+ECHOING_STEPS = [step for step in STEPS if step.level >= 5]  # their demo has POST /api/echo
+FORM = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bytes.bin\"\r\n"
+        b"Content-Type: application/octet-stream\r\n\r\n" + bytes(range(256)) * 64 + b"\r\n--XyZ--\r\n")
+FORM_TYPE = b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
+
+
+@pytest.mark.parametrize("step", ECHOING_STEPS, ids=ids(ECHOING_STEPS))
+def test_the_echo_route_echoes_a_form_body_too(step):
+    """Whatever its type, /api/echo sends the body back byte for byte (uploads streams a form's body to the handler)."""
+    with LearnerServer(step.solution_dir / "server.py", options=server_options(step)) as server:
+        server.start()
+        answer = ask(server, post_head(step, len(FORM), FORM_TYPE) + FORM)
+    assert answer.status == 200 and not answer.error, (answer.error, answer.raw[:200])
+    assert answer.raw.partition(b"\r\n\r\n")[2] == FORM
+
+
+@pytest.mark.parametrize("step", ECHOING_STEPS, ids=ids(ECHOING_STEPS))
+def test_a_form_body_over_the_body_limit_gets_413_from_the_echo_route(step):
+    """A form no route streams is held to the body limit of any other body: 413, and the answer survives."""
+    with LearnerServer(step.solution_dir / "server.py", options=server_options(step)) as server:
+        server.start()
+        length = 2 * 1024 * 1024  # over MAX_BODY_BYTES (1 MiB), far under the 100 MiB that uploads lets a form stream
+        answer = ask(server, post_head(step, length, FORM_TYPE) + b"x" * length, deadline=10)
+    assert answer.status == 413 and not answer.error, (answer.error, answer.raw[:200])
+    assert events_of(answer.raw) == [413]
+
+
+def test_a_streamed_body_reads_like_a_file():
+    """The uploads server's BodyStream: read(-1) and read(None) give the rest, read(0) gives b"", as a file's do."""
+    script = textwrap.dedent("""
+        from server import BodyStream
+
+        class Connection:
+            def __init__(self, pieces):
+                self.pieces = list(pieces)
+
+            def recv(self, size):
+                return self.pieces.pop(0)[:size]
+
+        stream = BodyStream(Connection([b"def", b"ghi"]), b"abc", 9)  # "abc" came with the head
+        assert stream.read(0) == b"", "read(0) with bytes waiting"
+        assert stream.read(2) == b"ab", "read(2)"
+        assert stream.read(-1) == b"cdefghi", "read(-1) after read(2)"
+        assert stream.read() == b"" and stream.read(None) == b"", "read() at the end"
+        stream = BodyStream(Connection([b"xyz"]), b"", 3)
+        assert stream.read(0) == b"", "read(0) with nothing waiting"
+        assert stream.read(None) == b"xyz", "read(None)"
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=find_step("uploads").solution_dir,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
 def start_main(step):
     """``python server.py --port 0`` in the step's solution folder, and the port it says it serves on."""
     process = subprocess.Popen([sys.executable, "-u", "server.py", "--port", "0"], cwd=step.solution_dir,

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from pathlib import Path
 
 from middleware import AuthMiddleware, CORSMiddleware, LoggingMiddleware, Pipeline
-from request import HTTPError
+from request import MAX_BODY_BYTES, HTTPError
 from response import HTTPResponse, error_response
 from router import Router
 from static import StaticFiles
@@ -171,7 +171,16 @@ def create_app(static_root=STATIC_DIR, token=None, upload_dir=UPLOAD_DIR, upload
 
     @router.post("/api/echo")
     def echo(request):
-        return HTTPResponse(HTTPStatus.OK, request.body, content_type="application/octet-stream")
+        body = request.body
+        if request.stream is not None:  # a form's body is streamed, not read: read it here, to the limit of any other
+            if request.streamed_length > MAX_BODY_BYTES:
+                return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                                      f"the body is over the limit of {MAX_BODY_BYTES} bytes")
+            try:
+                body = request.stream.read(-1)
+            except HTTPError as refused:  # the body stopped coming
+                return error_response(refused.status, refused.message)
+        return HTTPResponse(HTTPStatus.OK, body, content_type="application/octet-stream")
 
     # Logging first, so it sees every answer, even a refusal; CORS before auth,
     # so a browser's preflight (which never carries a token) is answered.

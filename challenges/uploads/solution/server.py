@@ -324,6 +324,8 @@ class ClientConnection:
 class BodyStream:
     """A body that the handler reads as it arrives: ``read(size)`` gives its next bytes, at most ``size``, b"" at the end.
 
+    As a file's ``read()``, ``read(-1)`` (or ``read(None)``) gives all the rest, and ``read(0)`` gives b"".
+
     It reads the connection, never past the body's length, within the same deadlines as the rest of
     the request; a client that stops sending, or leaves, is an HTTPError for the server to answer.
     """
@@ -338,6 +340,10 @@ class BodyStream:
         return not self.received and self.left == 0
 
     def read(self, size=RECV_SIZE):
+        if size is None or size < 0:
+            return b"".join(iter(self.read, b""))
+        if size == 0:
+            return b""
         if self.received:
             piece, self.received = self.received[:size], self.received[size:]
             return piece
