@@ -65,6 +65,25 @@ def test_starter_fails_every_check(step, tmp_path):
     assert_report_is_bounded(outcome, f"{step.name} starter")
 
 
+def decorator_name(decorator):
+    """``@course_settings(...)``, ``@hypothesis.given(...)``, ``@given`` -> the name alone."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_every_property_tries_the_same_inputs_for_every_learner(step):
+    """A Hypothesis check runs under course_settings(), derandomized: random inputs would catch a mistake on some runs only."""
+    random = []
+    for path in sorted(step.tests_dir.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef):
+                names = {decorator_name(decorator) for decorator in node.decorator_list}
+                if "given" in names and "course_settings" not in names:
+                    random.append(f"{path.name}: {node.name}")
+    assert not random, f"{step.name}: these properties do not use checks.properties.course_settings(): {random}"
+
+
 def test_committed_starters_match_their_solutions():
     stale = starters.out_of_sync(STEPS)
     assert not stale, f"starters out of date (run `make starters`): {[str(path) for path in stale]}"

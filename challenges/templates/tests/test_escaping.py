@@ -10,9 +10,10 @@ import re
 
 import markupsafe
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from checks.properties import course_settings
 from checks.report import CheckFailed
 from checks.unit import call, short
 
@@ -62,7 +63,7 @@ def expect_safe(templates_module, value):
 @pytest.mark.task(1)
 @pytest.mark.hint("Replace & first (with &amp;), then < > \" ' (with &lt; &gt; &#34; &#39;), and return the "
                   "result as Markup(...).", docs="#escaping-by-default")
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@course_settings(max_examples=150)
 @given(text=st.text(alphabet=st.sampled_from("<>&\"'a; #x0123=/é\n"), max_size=30))
 def test_escape_makes_any_text_safe_in_html(templates_module, text):
     """escape() replaces & first, then the angle brackets and both quotes, so a browser reads back exactly the text given"""

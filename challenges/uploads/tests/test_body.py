@@ -9,9 +9,10 @@ import tracemalloc
 from http import HTTPStatus
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from checks.properties import course_settings
 from checks.report import CheckFailed
 from checks.unit import call, short
 
@@ -256,7 +257,7 @@ def test_parts_come_out_whole_however_the_body_is_cut(uploads_module, parse, bod
 @pytest.mark.task(3, needs=(2,))
 @pytest.mark.hint("The body may be cut anywhere: keep back only what could still be the start of a delimiter, and "
                   "search the kept bytes and the new piece together.", docs="#split-boundaries")
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@course_settings(max_examples=60)
 @given(content=st.binary(max_size=120) | st.lists(st.sampled_from([b"\r", b"\n", b"-", b"--", b"XyZ-boundary",
                                                                      b"a", b"\r\n--XyZ-bound"]),
                                                     max_size=12).map(b"".join),

@@ -17,9 +17,10 @@ from types import SimpleNamespace
 from urllib.parse import unquote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from checks.properties import course_settings
 from checks.report import CheckFailed
 from checks.unit import call, short
 
@@ -109,7 +110,7 @@ def unsafe(name):
 @pytest.mark.task(6)
 @pytest.mark.hint("Strip the dots and spaces after cutting the name to MAX_FILENAME_BYTES: the cut may leave a dot "
                   "in front.", docs="#safe-filenames")
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@course_settings(max_examples=300)
 @given(name=st.text(max_size=130) | st.lists(st.sampled_from(["..", ".", "/", "\\", "\x00", " ", "a", "\u00e9",
                                                                "\n", "\u202e", "\ufeff", "x" * 40, "\u65e5" * 30]),
                                               max_size=12).map("".join))
