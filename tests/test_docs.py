@@ -42,6 +42,13 @@ def test_site_builds_strictly(site):
     assert (site / "index.html").exists()
 
 
+def test_spoilers_show_the_code_without_its_todo_markers(site):
+    """A snippet of a reference solution on a page (a spoiler) leaves out the # >>> SOLUTION and # <<< SOLUTION lines."""
+    marked = [str(page.relative_to(site)) for page in sorted(site.rglob("*.html"))
+              if re.search(r'<span class="c1"># (&gt;&gt;&gt;|&lt;&lt;&lt;) SOLUTION', page.read_text(encoding="utf-8"))]
+    assert not marked, f"pages whose spoilers show TODO markers: {marked}"
+
+
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
 def test_every_anchor_the_code_points_to_exists(site, step):
     missing = [
