@@ -95,6 +95,9 @@ def summarise(step, document, learner_file, results_file):
         print(f"The checks could not run:\n{document['message']}")
         return 2
     causes, cases = {}, {}
+    if failed:  # the list above is in the order the checks ran; what follows, in the order to fix them
+        print(f"\nThe failures, in the order to fix them ({symbol('✗')} 1 first); "
+              "(TODO n) says which TODO to look at.")
     for number, (test, cause) in enumerate(attribution.arrange(failed), 1):
         blamed = test.get("todo", test.get("task_id"))
         todo = f"   (TODO {blamed})" if blamed else ""
