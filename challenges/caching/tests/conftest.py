@@ -158,11 +158,11 @@ def response_module(learner_module):
 
 @pytest.fixture
 def make_request(request_module):
-    """``make_request("GET", "/static/a.txt", [("Range", "bytes=0-9")])``: an HTTPRequest."""
+    """``make_request("GET", "/static/a.txt", [("Range", "bytes=0-9")])``: an HTTPRequest (``target=`` adds a query)."""
 
-    def make(method="GET", path="/", headers=(), version="HTTP/1.1"):
+    def make(method="GET", path="/", headers=(), version="HTTP/1.1", target=None):
         fields = request_module.Headers([("Host", "x"), *headers])
-        return request_module.HTTPRequest(method, path, version, fields, b"", path, {})
+        return request_module.HTTPRequest(method, target or path, version, fields, b"", path, {})
 
     return make
 

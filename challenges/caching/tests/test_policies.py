@@ -23,11 +23,11 @@ A_YEAR = 31536000
 HOUR = "max-age=3600"
 
 
-def policy_of(middleware_module, make_request, response_module, method, path, status, **settings):
+def policy_of(middleware_module, make_request, response_module, method, path, status, target=None, **settings):
     middleware = middleware_module.CacheControlMiddleware(private=PRIVATE, **settings)
-    request = make_request(method, path)
+    request = make_request(method, path, target=target)
     response = response_module.HTTPResponse(status, b"")
-    shown = f"policy({method} {path}, a {status} response)"
+    shown = f"policy({method} {target or path}, a {status} response)"
     if settings:
         shown = f"CacheControlMiddleware({', '.join(f'{k}={v!r}' for k, v in settings.items())}).{shown}"
     return shown, call(middleware.policy, request, response, shown=shown)
@@ -74,6 +74,16 @@ def test_each_answer_gets_its_policy(middleware_module, make_request, response_m
                                static="/files/", max_age=60)
         expect_equal(shown, got, expected, sent=f"{method} {path}, answered {status}",
                      meaning=f"Expected {expected!r} because {why}: use self.static and self.max_age.")
+    for method, target, status, expected, why in [
+        ("GET", "/api/private?page=2", 200, "no-store", "/api/private with a query is still the private API"),
+        ("POST", "/api/echo?x=1", 200, "no-store", "the echo with a query is still the echo"),
+        ("GET", "/static/app.3f2a9c1e.js?v=2", 200, IMMUTABLE, "the file's name is app.3f2a9c1e.js, whatever the query"),
+    ]:
+        shown, got = policy_of(middleware_module, make_request, response_module, method, target.partition("?")[0],
+                               status, target=target)
+        expect_equal(shown, got, expected, sent=f"{method} {target}, answered {status}",
+                     meaning=f"Expected {expected!r} because {why}. request.target holds the query too; "
+                     "request.path is the path alone: match that.")
 
 
 @pytest.mark.task(1)
@@ -95,6 +105,9 @@ def test_only_a_fingerprinted_name_is_kept_for_a_year(middleware_module, make_re
         ("3f2a9c1e0b/app.js", False, "a folder that looks like a hash: the file's name has none"),
         ("app.3f2a9c1e-min.js", False, "the digits must stand between two dots"),
         ("app.3f2a9c1g.js", False, "g is not a hex digit"),
+        ("app.3f2a9c1e.js.bak", False, "the name goes on after the extension: a leftover copy, which may change"),
+        ("app.3f2a9c1e.js~", False, "an editor's backup: the whole name must have the form, not only its start"),
+        ("backup.20240115.tar.gz", False, "the digits must come right before the last extension"),
     ]:
         path = f"/static/{name}"
         shown, got = policy_of(middleware_module, make_request, response_module, "GET", path, 200)

@@ -462,9 +462,9 @@ def test_a_range_past_the_end_gets_416_with_the_size(site_server, layout, data):
 
 @pytest.mark.task(7, needs=(3, 4, 5, 6))
 @pytest.mark.hint("When parse_range returns None, go on to the 200 with the whole file, as if there were no "
-                  "Range.", docs="#what-is-ignored")
+                  "Range; and an empty file (st_size 0) is always sent whole.", docs="#what-is-ignored")
 def test_a_range_that_is_ignored_gets_the_whole_file(site_server, layout):
-    """A Range that breaks the grammar, names another unit, or holds several ranges gets 200 and the whole file"""
+    """A Range that breaks the grammar, names another unit, holds several ranges, or asks an empty file for bytes gets 200 and the whole file"""
     path = f"/static/{layout.text_file}"
     for value in ("bytes=5-2", "bytes=abc", "items=0-5", "bytes=+0-5", "bytes=0-1,5-6", "bytes=-1, 0-0"):
         result = exchange(site_server, get(path, f"Range: {value}"))
@@ -472,6 +472,20 @@ def test_a_range_that_is_ignored_gets_the_whole_file(site_server, layout):
         if response.body != layout.text_bytes or response.header("content-range") is not None:
             raise result.fail("The answer is not the whole file, or it says Content-Range.",
                               "200 with the whole file, and no Content-Range")
+    empty = f"/static/{layout.empty_file}"
+    for value in ("bytes=-5", "bytes=0-", "bytes=0-0", "bytes=5-"):
+        result = exchange(site_server, get(empty, f"Range: {value}"))
+        # A range starting at byte 0 or later names no byte of an empty file: 416 is right for those too.
+        refusable = value != "bytes=-5" and result.received.startswith(b"HTTP/1.1 416 ")
+        response = expect_response(result, 416 if refusable else 200, what="200 and the empty file: it has no byte to pick")
+        whole = response.status == 200 and response.body == b"" and response.header("content-range") is None
+        refused = response.status == 416 and response.header("content-range") == "bytes */0"
+        if not (whole or refused):
+            raise result.fail("The answer to a Range on an empty file is not the empty file.",
+                              "200 with no body and no Content-Range" + ("" if value == "bytes=-5" else
+                                                                          " (or 416 with Content-Range: bytes */0)"),
+                              meaning="An empty file has no byte for a range to pick, and a 206 must send at least "
+                              "one (RFC 9110, section 15.3.7): send it whole, as nginx does.")
 
 
 @pytest.mark.task(7, needs=(3, 4, 5, 6))
