@@ -8,6 +8,7 @@ and zlib modules undo what your code compresses; tracemalloc measures what it ho
 import gzip
 import hashlib
 import random
+import re
 import tracemalloc
 import zlib
 from http import HTTPStatus
@@ -434,6 +435,8 @@ def test_the_tag_of_the_gzip_copy_finds_the_file(middleware_module, static_modul
         ("gzip", '"18c3-157-gzip"', True, "the client holds the gzip copy, and accepts gzip still"),
         ("gzip, deflate, br", 'W/"18c3-157-gzip"', True, "a weak tag (W/) compares the same way"),
         ("gzip", '"other", "18c3-157-gzip"', True, "one tag of a list"),
+        ("gzip", '"99-1-gzip", "18c3-157-gzip", W/"7-7-gzip"', True, "one gzip tag of several: each gets its plain form"),
+        ("gzip", '"18c3-157-gzip", "99-1-gzip"', True, "the same, in another order"),
         ("gzip", '"18c3-157"', True, "the client holds the plain copy: its tag is the file's already"),
         (None, '"18c3-157-gzip"', False, "the client no longer accepts gzip: its gzip copy is not what it would get"),
         ("gzip;q=0.5, identity", '"18c3-157-gzip"', False, "the client prefers the body as it is now"),
@@ -456,6 +459,16 @@ def test_the_tag_of_the_gzip_copy_finds_the_file(middleware_module, static_modul
                               meaning="static.py only knows the file's own tag, \"18c3-157\"; the gzip copy's, "
                               "\"18c3-157-gzip\", is ours. When the client will get gzip again, add the plain form "
                               "of each gzip tag beside it, and keep what the client sent.")
+        # If-None-Match compares weakly (RFC 9110, section 13.1.2): a tag counts with or without its W/.
+        gzip_tags = re.findall(r'"[^"]*-gzip"', inm or "") if field and field.startswith("gzip") and matches else []
+        now = set(re.findall(r'"[^"]*"', request.headers.get("If-None-Match", "")))
+        missing = [tag.removesuffix('-gzip"') + '"' for tag in gzip_tags if tag.removesuffix('-gzip"') + '"' not in now]
+        if missing:
+            raise CheckFailed(f"before_request added the plain form of some gzip tags, not of all ({what}).",
+                              sent=what, expected=f"If-None-Match holding {', '.join(missing)} too",
+                              received=f"If-None-Match: {request.headers.get('If-None-Match')}",
+                              meaning="A cache that holds several copies sends every tag it has (RFC 9111, section "
+                              "4.3.1), and the answer is 304 if any one matches: each gzip tag needs its plain form.")
         if inm is not None and request.headers.get("If-None-Match", "").replace(" ", "").find(inm.replace(" ", "")) < 0:
             raise CheckFailed(f"before_request took the client's own tags out of If-None-Match ({what}).",
                               sent=what, expected=f"If-None-Match still holding {inm}, and more beside it",
@@ -669,27 +682,35 @@ def test_what_is_not_worth_compressing_goes_as_it_is(middleware_module, make_req
                   docs="#head-and-304")
 def test_a_304_names_the_copy_the_client_holds(middleware_module, make_request, make_response):
     """A 304 says Vary: Accept-Encoding, and the ETag of the copy the client holds: the gzip one, or the plain one"""
-    for headers, expected_tag, what in [
+    for headers, expected_tag, what, *vary in [
         ([("Accept-Encoding", "gzip"), ("If-None-Match", '"v1-gzip", "v1"')], '"v1-gzip"',
          "the client holds the gzip copy (before_request added the plain tag beside its own)"),
+        ([("Accept-Encoding", "gzip"), ("If-None-Match", '"v1-gzip", "v1"')], '"v1-gzip"',
+         "the client holds the gzip copy, and an inner layer said Vary: Origin", "Origin"),
+        ([("If-None-Match", '"v1"')], '"v1"', "the client holds the plain copy, and an inner layer said Vary: Origin",
+         "Origin"),
         ([("Accept-Encoding", "gzip"), ("If-None-Match", 'W/"v1-gzip", W/"v1"')], '"v1-gzip"',
          "the client holds the gzip copy, and sent its tag weak"),
         ([("Accept-Encoding", "gzip"), ("If-None-Match", '"v1"')], '"v1"', "the client holds the plain copy"),
         ([("If-None-Match", '"v1"')], '"v1"', "a client with no Accept-Encoding, holding the plain copy"),
     ]:
         request = make_request("GET", "/static/page.html", headers)
-        response = make_response(304, b"", {"ETag": '"v1"', "Last-Modified": "Tue, 01 Dec 2026 10:00:00 GMT"})
+        response = make_response(304, b"", {"ETag": '"v1"', "Last-Modified": "Tue, 01 Dec 2026 10:00:00 GMT",
+                                            **({"Vary": vary[0]} if vary else {})})
         got = after(middleware_module, request, response, f"a 304 for a request with {headers}")
         problems = []
         if got.headers.get("ETag") != expected_tag:
             problems.append(f"ETag {got.headers.get('ETag')}, not {expected_tag}")
         if "accept-encoding" not in vary_names(got):
             problems.append("no Vary: Accept-Encoding")
+        if vary and vary[0].lower() not in vary_names(got):
+            problems.append(f"the Vary: {vary[0]} that was there is gone (Vary: {', '.join(got.headers.get_all('Vary'))})")
         if "Content-Encoding" in got.headers or got.status != 304:
             problems.append(f"a {got.status} with Content-Encoding: {got.headers.get('Content-Encoding')}")
         if problems:
             raise CheckFailed(f"The 304 is not right when {what}.", sent=f"If-None-Match and Accept-Encoding: {headers}",
-                              expected=f"304, ETag: {expected_tag}, Vary: Accept-Encoding, no Content-Encoding",
+                              expected=f"304, ETag: {expected_tag}, Vary: {vary[0] + ', ' if vary else ''}Accept-Encoding, "
+                              "no Content-Encoding",
                               received="; ".join(problems),
                               meaning="A 304 says \"your copy is still good\", and must carry the ETag and Vary the "
                               "200 would have (RFC 9110, section 15.4.5): the ETag of the copy the client holds, so "
@@ -732,3 +753,34 @@ def test_the_access_log_shows_what_is_sent(learner_module, step, catch_logs, acc
                               "compressed, when it is. A compressed file's size is known only once it is sent: the "
                               "line says - (as Apache's does). With compression outside logging, the log would "
                               "count bytes that never travel.")
+
+
+@pytest.mark.task(7)
+@pytest.mark.hint("In create_app the layers go LoggingMiddleware(), CORSMiddleware(), CompressionMiddleware(), then "
+                  "AuthMiddleware(...): CORS outside compression, so it answers a preflight first and puts its "
+                  "header on compression's 406 too.", docs="#its-place-in-the-onion")
+def test_what_compression_refuses_still_carries_cors_headers(learner_module, step, make_request):
+    """A 406 from compression carries CORS's header, and a preflight is answered by CORS: compression sits inside CORS"""
+    app = call(learner_module("app").create_app, token="test-token", static_root=str(step.folder / "static"),
+               shown='create_app(token="test-token")')
+    origin = ("Origin", "https://elsewhere.example")
+    for method, headers, status, what in [
+        ("GET", [origin, ("Accept-Encoding", "identity;q=0")], 406,
+         "a page of another origin asks for the article in no coding the site has"),
+        ("OPTIONS", [origin, ("Access-Control-Request-Method", "GET"), ("Accept-Encoding", "identity;q=0")], 204,
+         "a preflight for it, from a client that refuses the plain body"),
+    ]:
+        request = make_request(method, "/static/article.html", headers)
+        request_line = f"{method} /static/article.html HTTP/1.1"
+        response = call(app, request, shown=f"create_app(...)({request_line})")
+        allowed = response.headers.get("Access-Control-Allow-Origin") if hasattr(response, "headers") else None
+        if getattr(response, "status", None) != status or allowed is None:
+            raise CheckFailed(f"The site's answer when {what} is not CORS's.",
+                              sent=f"{request_line}, " + ", ".join(f"{name}: {value}" for name, value in headers),
+                              expected=f"{status}, with Access-Control-Allow-Origin",
+                              received=f"{getattr(response, 'status', short(response))}, Access-Control-Allow-Origin: "
+                              f"{allowed or '(none)'}",
+                              meaning="The layers run outside in: with compression outside CORS, compression's 406 "
+                              "goes back without CORS's header, so the other origin's page cannot read why it was "
+                              "refused, and a preflight gets a 406 instead of CORS's 204.")
+
