@@ -5,6 +5,8 @@ second. Every response is read by h11, a strict HTTP/1.1 library, in turn: frame
 of the request it answers, so a byte too many or too few shows up in the next response.
 """
 
+import time
+
 import pytest
 
 from checks.conversation import converse, parse_responses
@@ -171,8 +173,27 @@ def test_http_1_0_stays_open_only_when_asked(site):
                   "one; when it returns False, return from handle_client, which closes the connection.",
                   docs="#request-after-request")
 def test_an_idle_connection_is_closed(site):
-    """A connection that stays quiet after its answer is closed, without a word, after the keep-alive timeout"""
+    """A connection that stays quiet after its answer is closed, without a word, after the keep-alive timeout; a new one gets the idle timeout"""
     wait = KEEPALIVE_TIMEOUT + ANSWER_TIMEOUT
+    with connect(site) as conn:
+        time.sleep(2 * KEEPALIVE_TIMEOUT)  # the client's own pacing: it connected, then took its time to ask
+        received = bytearray()
+        try:
+            conn.sendall(get("/about"))
+            conn.settimeout(wait)
+            while chunk := conn.recv(65536):
+                received += chunk
+        except (TimeoutError, ConnectionError):
+            pass
+    answers, problem = parse_responses(bytes(received), ["GET"], closed=True)
+    if len(answers) != 1 or answers[0].status != 200:
+        raise CheckFailed(f"A new connection whose first request came {2 * KEEPALIVE_TIMEOUT:g} s after it opened "
+                          "got no answer.", sent=f"(nothing for {2 * KEEPALIVE_TIMEOUT:g} s) GET /about HTTP/1.1",
+                          received=bytes(received).decode("latin-1") or "(nothing: the server had closed)",
+                          expected="200, and the page: the first request has the idle timeout (10 s), as in step 2",
+                          meaning="The keep-alive timeout is for the wait between requests (number > 1). Before "
+                          "the first, the request deadlines of step 2 hold, and a client that says nothing at all "
+                          "gets 408 after the idle timeout, not a silent close.")
     result = converse(site, [get("/about")])
     result.expect_answers(1, "an answer to GET /about")
     with connect(site) as conn:

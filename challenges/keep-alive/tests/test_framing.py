@@ -59,6 +59,7 @@ def test_chunked_and_content_length_frame_a_body(request_module):
                      meaning="A body is framed by its length, or by chunks (RFC 9112, section 6.3); a request "
                      "with neither has no body.")
     for value, why in [("five", "a length is digits"), ("-1", "a length cannot be negative"),
+                       ("", "an empty length is no length: Content-Length is one digit or more"),
                        ("5\xa0", "byte A0 (a no-break space in Latin-1) is neither a digit nor HTTP whitespace"),
                        ("5X", "a length is digits only, with nothing after them"),
                        ("+5", "a length is digits only, with no sign, though int() takes one"),
@@ -84,6 +85,8 @@ def test_a_body_framed_two_ways_is_refused(request_module):
         ([("Content-Length", "5"), ("Transfer-Encoding", "chunked")], "HTTP/1.1", bad,
          "a proxy may trust one framing and we the other: the bytes between are a smuggled request"),
         ([("Transfer-Encoding", "chunked"), ("Content-Length", "5")], "HTTP/1.1", bad, "the same, in the other order"),
+        ([("Content-Length", ""), ("Transfer-Encoding", "chunked")], "HTTP/1.1", bad,
+         "an empty Content-Length is there all the same: a proxy may read it as 0 and pass the chunks on as a request"),
         ([("Transfer-Encoding", "chunked, identity")], "HTTP/1.1", bad,
          "chunked must be the last coding, or the body's end cannot be known (RFC 9112, section 6.3)"),
         ([("Transfer-Encoding", "identity")], "HTTP/1.1", bad, "without chunked last, the body's end is unknown"),
@@ -368,6 +371,11 @@ def test_a_streamed_body_goes_out_in_chunks(response_module):
         client = Collector()
         call(response.write_to, client, shown="response.write_to(client)")
         raw = bytes(client.sent)
+        if not raw.startswith(b"HTTP/1.1 200 "):
+            raise CheckFailed(f"write_to sent no head for a streamed body ({what}).", received=visible(raw),
+                              expected="HTTP/1.1 200 OK, its fields, then the chunks",
+                              meaning="Every request gets one answer: with no piece to carry it, the head (and the "
+                              "last chunk) must still go out, or the next answer on the connection is read as this one.")
         chunks = raw.partition(b"\r\n\r\n")[2]  # the head is TODO 3's: here only what follows it is read
         try:
             body, extra = h11_read(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks)
@@ -381,6 +389,19 @@ def test_a_streamed_body_goes_out_in_chunks(response_module):
             raise CheckFailed(f"More bytes came after the last chunk ({what}).", received=visible(raw),
                               expected="nothing after 0\\r\\n\\r\\n",
                               meaning="On a kept-open connection, those bytes would be read as the next response.")
+    for what, length, version in [("no pieces, and a length of 0", 0, "HTTP/1.1"),
+                                  ("no pieces, to an HTTP/1.0 client, which reads until the close", None, "HTTP/1.0")]:
+        response = make_response(response_module, body=b"", chunks=iter([]), length=length, version=version,
+                                 keep_alive=length == 0)
+        client = Collector()
+        call(response.write_to, client, shown="response.write_to(client)")
+        raw = bytes(client.sent)
+        if not raw.startswith(b"HTTP/1.1 200 ") or raw.partition(b"\r\n\r\n")[1:] != (b"\r\n\r\n", b""):
+            raise CheckFailed(f"write_to did not send the head alone for a streamed body with {what}.",
+                              received=visible(raw) if raw else "(nothing)", expected="HTTP/1.1 200 OK, its fields, "
+                              "and nothing after the blank line: no chunk, since this body is not chunked",
+                              meaning="Every request gets one answer: with no piece to carry it, the head must "
+                              "still go out, or the next answer on the connection is read as this one's.")
 
 
 @pytest.mark.task(5)
@@ -395,19 +416,21 @@ def test_who_keeps_the_connection_open(server_module, make_request):
         ("HTTP/1.1", [("Connection", "Close")], False),
         ("HTTP/1.1", [("Connection", "keep-alive, close")], False),
         ("HTTP/1.1", [("Connection", "Upgrade,close")], False),
+        ("HTTP/1.1", [("Connection", "keep-alive,\tclose")], False),
         ("HTTP/1.1", [("Connection", "TE"), ("connection", "close")], False),
         ("HTTP/1.1", [("Connection", "Upgrade")], True),
         ("HTTP/1.1", [("Connection", "closed")], True),
         ("HTTP/1.0", [], False),
         ("HTTP/1.0", [("Connection", "keep-alive")], True),
         ("HTTP/1.0", [("Connection", "Keep-Alive ")], True),
+        ("HTTP/1.0", [("Connection", "TE,\tkeep-alive")], True),
         ("HTTP/1.0", [("Connection", "keep-alive"), ("Connection", "close")], False),
     ]:
         request = make_request("GET", "/", fields, version=version)
         got = call(server_module.keeps_open, request, shown=f"keeps_open(a {version} request with {fields})")
         expect_equal(f"keeps_open for {version} with {fields or 'no Connection field'}", got, expected,
-                     meaning="Connection holds a comma-separated list of options, in any case, perhaps in several "
-                     "fields. The option close ends the connection; HTTP/1.1 keeps it by default, HTTP/1.0 only "
+                     meaning="Connection holds a comma-separated list of options, in any case, with spaces or tabs "
+                     "around the commas, perhaps in several fields. The option close ends the connection; HTTP/1.1 keeps it by default, HTTP/1.0 only "
                      "when asked with keep-alive (RFC 9112, section 9.3).")
 
 
