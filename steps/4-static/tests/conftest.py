@@ -97,6 +97,8 @@ def make_site(base):
             os.symlink(base / target, root / name, target_is_directory=(base / target).is_dir())
         except OSError:
             pass  # Windows without the right to make symlinks: those ways out cannot be tried there
+    if hasattr(os, "mkfifo"):  # a named pipe (not on Windows): not a regular file, and open() waits on it
+        os.mkfifo(root / "pipe")
     try:  # two symlinks that point at each other: resolving either never ends
         os.symlink(root / LAYOUT.loop[1], root / LAYOUT.loop[0])
         os.symlink(root / LAYOUT.loop[0], root / LAYOUT.loop[1])

@@ -184,6 +184,8 @@ def test_resolve_keeps_every_path_inside_the_root(static_module, site, root_form
             ("docs/./notes.txt", real_root / "docs/notes.txt"),
             ("notes..txt", real_root / "notes..txt"),
             ("docs", real_root / "docs"),
+            (".", real_root),
+            ("docs/..", real_root),
         ]:
             got = call(files.resolve, relative)
             if got is None or Path(str(got)).resolve() != expected:
@@ -430,6 +432,11 @@ def test_a_way_out_of_the_root_gets_404(static_server, target):
     expect_response(exchange(static_server, get_request("/static/hello.txt")), 200)
 
 
+NOT_A_FILE = (
+    "A named pipe is in the folder, but it is no regular file: open() on it waits until some program writes "
+    "to it, holding the thread for ever. Serve what is_file() says is a file, and answer 404 for the rest."
+)
+
 FILE_SYSTEM_SAYS_NO = (
     "The file system refuses some paths with an error: OSError (File name too long) for a long one, "
     "RuntimeError or OSError for a symlink loop, depending on the Python version. Let it out of __call__ and "
@@ -448,16 +455,18 @@ NO_SUCH_FILE = [
                  id="a symlink loop"),
     pytest.param(b"/static/hello.txt/", "a slash after a file's name: it asks for a folder, and there is none",
                  id="a file's name with a slash after it"),
+    pytest.param(b"/static/pipe", "a named pipe: opening it waits for a writer, for ever", id="a named pipe"),
 ]
 
 
 @pytest.mark.task(3, needs=(1,))
 @pytest.mark.parametrize("target, why", NO_SUCH_FILE)
 @pytest.mark.hint("Put resolve(), is_dir(), is_file() and stat() in one try; except (OSError, RuntimeError), "
-                  "answer 404. A path ending in / that leads to a file names no folder: 404 too.",
+                  "answer 404. A path ending in / that leads to a file names no folder: 404 too. Serve only what "
+                  "is_file() says is a file: not exists(), which is true of a named pipe too.",
                   docs="#when-the-file-system-says-no")
 def test_a_path_that_names_no_file_gets_404(static_server, target, why):
-    """A path that names no file gets 404, not an error: too long, a symlink loop, a slash after a file"""
+    """A path that names no file gets 404, not an error: too long, a symlink loop, a slash after a file, a named pipe"""
     sent = b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     result = exchange(static_server, sent)
     response = result.response("404 Not Found")
@@ -465,7 +474,8 @@ def test_a_path_that_names_no_file_gets_404(static_server, target, why):
         raise result.fail(
             f"A request for {why} got {response.status}, not 404.",
             "404 Not Found, as for any file that is not there",
-            meaning=SLASH_AFTER_A_FILE if target.endswith(b"/") else FILE_SYSTEM_SAYS_NO,
+            meaning=SLASH_AFTER_A_FILE if target.endswith(b"/") else NOT_A_FILE if target.endswith(b"pipe")
+            else FILE_SYSTEM_SAYS_NO,
             todo=3,  # wherever the error was raised (resolve() may raise), __call__ is the one to catch it
         )
     expect_response(exchange(static_server, get_request("/static/hello.txt")), 200)
@@ -581,6 +591,7 @@ def if_none_match_cases():
     strong and weak, with every separator; lists of tags that are not it; * and "*"."""
     yield "*", True
     yield '"*"', False
+    yield "", False  # present but empty: a list of no tags matches nothing, and If-Modified-Since is still ignored
     for ours in (ETAG, f"W/{ETAG}"):
         yield ours, True
     for separator in SEPARATORS:
@@ -824,11 +835,21 @@ def test_conditional_requests_get_304(static_server, layout):
          "a zone too large is not a date: ignore it"),
         (["If-Modified-Since: yesterday"], 200, "a value that is not a date is ignored"),
         (["If-Modified-Since: "], 200, "an empty value is not a date: ignore it"),
+        (["If-None-Match: ", f"If-Modified-Since: {modified}"], 200,
+         "If-None-Match is there, though empty: it matches nothing, and If-Modified-Since must be ignored"),
     ]
-    for lines, expected, why in cases:
-        result = exchange(static_server, request_with(*lines, path=path))
-        shown = " and ".join(lines)
-        response = expect_response(result, expected, what=f"{expected} for a request with {shown}, because {why}")
+    cases += [(lines, expected, f"{why}; HEAD gets what GET gets (RFC 9110, sections 9.3.2 and 13.1)", "HEAD")
+              for lines, expected, why in cases[:2]]
+    for lines, expected, why, *method in cases:
+        result = exchange(static_server, request_with(*lines, path=path, method=method[0] if method else "GET"))
+        shown = " and ".join(lines) + (f", by {method[0]}" if method else "")
+        what = f"{expected} for a request with {shown}, because {why}"
+        if method and result.response(what).status != expected:  # GET got it right just before: __call__ did not ask
+            raise result.fail(f"A HEAD with {shown.removesuffix(', by HEAD')} did not get the {expected} a GET gets.",
+                              what, todo=3, meaning="__call__ must ask not_modified() for a HEAD too: a HEAD gets "
+                              "the head a GET would get, and a GET of a current copy gets 304 (RFC 9110, section "
+                              "13.1.2: \"if the request method is GET or HEAD\").")
+        response = expect_response(result, expected, what=what)
         if expected == 304 and len(result.received) > len(response.raw_head):
             raise result.fail("The 304 response carries a body.", "the head alone: 304 means 'use your copy'")
 
