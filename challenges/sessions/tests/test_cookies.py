@@ -154,7 +154,10 @@ REFUSED = [
     ("session", "a\\b", {}), ("session", "café", {}),
     ("session", "x\r\nSet-Cookie: admin=1", {}),
     ("session", "x", {"path": "/; Domain=evil.example"}),
+    ("session", "x", {"path": "/\r\nSet-Cookie: admin=1"}), ("session", "x", {"path": "/a\x00b"}),
+    ("session", "x", {"path": "/a\x7fb"}),
     ("session", "x", {"max_age": "60; Domain=evil.example"}), ("session", "x", {"max_age": 1.5}),
+    ("session", "x", {"max_age": -1}),
     ("session", "x", {"same_site": "None"}),
     ("session", "x", {"same_site": "Sometimes"}), ("session", "x", {"same_site": "none"}),
 ]
@@ -239,6 +242,9 @@ def test_a_signed_value_comes_back_only_untouched(sessions_module, oracle):
         (f"{session_id}.{oracle.signature(session_id, oracle.OTHER_KEY)}", "signed with another key"),
         (session_id, "no signature at all"), ("", "an empty string"), (".", "a lone dot"),
         (f"{session_id}.", "an empty signature"), (oracle.signature(""), "no dot: the signature of \"\" alone"), (f"{session_id}.é{oracle.signature(session_id)[1:]}", "non-ASCII"),
+        (f"{signed}é", "a non-ASCII character after the signature"),
+        (f"{signed[:-5]}\u2603{signed[-5:]}", "a non-ASCII character inside the signature"),
+        (f"{signed}\udcff", "a lone surrogate after the signature"),
         (f"{session_id}.{oracle.signature(session_id)[:20]}", "half a signature"),
     ]
     for text, why in [(text, "one character changed") for text in forged] + others:

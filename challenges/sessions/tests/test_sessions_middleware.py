@@ -196,6 +196,19 @@ def test_an_ended_session_clears_its_cookie(middleware, session_of, make_request
                 meaning="Max-Age=0 tells the browser to forget the cookie now. Its Path must be the one it was "
                         "set with, or the browser treats it as another cookie and keeps the first.",
             )
+    secure = middleware(session_of(), secure=True)
+    shown = "after_request(a request whose cookie found no session), with secure=True"
+    cookies = after(secure, make_request(cookie="session=made-up"), response_module, None, None, shown)
+    if len(cookies) != 1 or "secure" not in oracle.attributes_of(cookies[0])[2]:
+        raise CheckFailed(
+            f"{shown} cleared the cookie without Secure.",
+            sent="Cookie: session=made-up",
+            expected="one Set-Cookie: session=; Path=/; Max-Age=0; Secure (and HttpOnly; SameSite=Lax)",
+            received="\n".join(f"Set-Cookie: {value}" for value in cookies) or "(no Set-Cookie of yours)",
+            meaning="The cookie that clears one must say what the one that set it said: a browser refuses a "
+                    "__Host- or __Secure- cookie without Secure, and would keep the old one. Pass "
+                    "secure=self.secure here too.",
+        )
     sids = middleware(session, cookie_name="sid")
     shown = "after_request(a request whose cookie found no session), with cookie_name=\"sid\""
     cookies = after(sids, make_request(cookie="sid=made-up"), response_module, None, None, shown)
