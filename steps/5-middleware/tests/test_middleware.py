@@ -532,16 +532,24 @@ def test_every_wrong_authorization_is_a_401(middleware_module, make_request):
         (f"Bearer {TOKEN.upper()}".encode(), "the token in capitals: a token is compared exactly"),
         (f"Bearer {TOKEN[:-1]}".encode(), "the token without its last character"),
         (f"Bearer {TOKEN} extra".encode(), "the token, a space and more"),
+        (f"Bearer junk {TOKEN}".encode(), "a word, then the token: a bearer token holds no space"),
+        (f"Bearer wrong, Bearer {TOKEN}".encode(), "two credentials in one field, the right token last"),
+        (f"BearerX {TOKEN}".encode(), "another scheme that starts like Bearer, with the right token"),
+        (f"XBearer {TOKEN}".encode(), "another scheme that ends like Bearer, with the right token"),
         (f"Bearer {TOKEN}\xe9".encode("utf-8"), "the token and a non-ASCII character, in UTF-8"),
         (b"Bearer caf\xc3\xa9", "a non-ASCII token in UTF-8: Bearer café"),
         (b"Bearer caf\xe9", "a non-ASCII token in Latin-1"),
     ]
-    for value, why in wrong:
-        headers = [] if value is None else [("Authorization", value)]
-        shown_value = "(none)" if value is None else short(value)
-        shown = f"before_request(GET /private, Authorization: {shown_value})"
-        answer = auth_answer(auth, make_request("GET", "/private", headers), shown,
-                             sent=f"Authorization: {shown_value}" if value is not None else "no Authorization")
+    cases = [(value, why, "/private", [] if value is None else [("Authorization", value)]) for value, why in wrong]
+    cases += [(None, "the right token in the query string, and no Authorization: a token in a URL ends up in "
+               "logs and histories (RFC 6750, section 2.3)", f"/private?access_token={TOKEN}", []),
+              (b"Bearer wrong", "two Authorization fields, the right token in the second",
+               "/private", [("Authorization", b"Bearer wrong"), ("Authorization", f"Bearer {TOKEN}".encode())])]
+    for value, why, target, headers in cases:
+        shown_value = "(none)" if not headers else " / ".join(short(field) for _, field in headers)
+        shown = f"before_request(GET {target}, Authorization: {shown_value})"
+        answer = auth_answer(auth, make_request("GET", target, headers), shown,
+                             sent=f"Authorization: {shown_value}" if headers else "no Authorization")
         challenge = getattr(getattr(answer, "headers", None), "get", lambda name: None)("WWW-Authenticate") or ""
         if seen(answer) != 401 or not challenge.lower().startswith("bearer"):
             raise CheckFailed(f"A request with {why} was not refused with 401 and WWW-Authenticate: Bearer.",
@@ -551,3 +559,12 @@ def test_every_wrong_authorization_is_a_401(middleware_module, make_request):
                               else f"status {seen(answer)}, WWW-Authenticate: {challenge or '(none)'}",
                               meaning="Only Bearer and the exact token go through. RFC 9110 (section 15.5.2): a "
                               "401 must carry WWW-Authenticate, to say how to authenticate.")
+        no_credentials = not headers or value in (b"", b"Bearer") or not value.lower().startswith(b"bearer ")
+        if no_credentials and "error=" in challenge:
+            raise CheckFailed(f"The 401 for a request with {why} says error= in its challenge.",
+                              sent=f"Authorization: {shown_value}" if headers else "no Authorization",
+                              expected='WWW-Authenticate: Bearer realm="byo-http", with no error=',
+                              received=f"WWW-Authenticate: {challenge}",
+                              meaning="No bearer token was given, so none can be invalid: RFC 6750 (section 3.1) says "
+                              "a server should not send an error code then. error=\"invalid_token\" is for a token "
+                              "that was given and is wrong, and tells a client to get a new one.")

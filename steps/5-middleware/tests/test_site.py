@@ -164,6 +164,16 @@ def test_a_preflight_is_answered_from_the_settings(learner_module):
                           meaning="Each CORSMiddleware says what it allows in its constructor: join self.methods "
                           "and self.headers with \", \", and send self.max_age; the Allow-Origin comes from "
                           "after_request, which runs for the 204 too.")
+    sent, response, calls = through("Origin: https://a.example\r\nAccess-Control-Request-Method: PUT\r\n")
+    methods = items(getattr(getattr(response, "headers", None), "get", lambda name: None)("Access-Control-Allow-Methods"))
+    if seen(response) != 204 or calls or "put" not in methods:
+        raise CheckFailed("A preflight with no Access-Control-Request-Headers was not answered as a preflight.",
+                          sent=sent, expected="204 with Access-Control-Allow-Methods: GET, PUT; the handler not called",
+                          received=f"{seen(response)}{', the handler was called' if calls else ''}, "
+                          f"Access-Control-Allow-Methods: {', '.join(methods) or '(none)'}",
+                          meaning="A browser asks Access-Control-Request-Headers only when the request has headers "
+                          "of its own: fetch(url, {method: \"PUT\"}) sends a preflight without it. Origin and "
+                          "Access-Control-Request-Method make a preflight.")
     for head, why in (("", "a plain OPTIONS, with no Origin"),
                       ("Origin: https://a.example\r\n", "an OPTIONS with Origin but no Access-Control-Request-Method"),
                       ("Access-Control-Request-Method: PUT\r\n", "an OPTIONS with no Origin")):
@@ -177,6 +187,12 @@ def test_a_preflight_is_answered_from_the_settings(learner_module):
                               "router answers it with Allow.")
     sent, response, calls = through("Origin: https://b.example\r\nAccess-Control-Request-Method: PUT\r\n")
     allowed = getattr(getattr(response, "headers", None), "get", lambda name: None)("Access-Control-Allow-Origin")
+    if calls != ["handler"]:
+        raise CheckFailed("A preflight from an origin that is not allowed was answered by the CORS middleware.",
+                          sent=sent, expected="the handler to answer, with no Access-Control-Allow-* fields",
+                          received=f"a {seen(response)} from the CORS middleware; the handler was not called",
+                          meaning="A preflight from an origin not in the list is no preflight of ours: let it go on "
+                          "to the router, and tell that origin nothing about the methods and headers allowed.")
     if allowed is not None:
         raise CheckFailed("A preflight from an origin that is not allowed was allowed.", sent=sent,
                           expected="no Access-Control-Allow-Origin (https://b.example is not in the list)",
@@ -237,7 +253,7 @@ def test_public_pages_need_no_token(site):
                               meaning="The exempt paths are paths: match request.path, which has no query "
                               "string, not request.target, which has it.")
         expect_response(result, 200, what=f"200 for {path}, without a token")
-    for path in ("/nonexistent", "/api/datum", "/about/more"):
+    for path in ("/nonexistent", "/api/datum", "/about/more", "/api/private-other", "/api/privatex"):
         result = exchange(site, get_request(path))
         if result.response().status == 401:
             raise result.fail(f"{path} does not exist, and got 401 Unauthorized.",
