@@ -240,6 +240,9 @@ def test_bad_request_lines_are_refused(request_module):
         (b"CONNECT example.com:443 HTTP/1.1", "host:port is a target for proxies, not for this server"),
         (b"GET /a\nb HTTP/1.1", "a line feed inside the target would let it say two things"),
         (b"GET /caf\xe9 HTTP/1.1", "a target is ASCII: a client sends \u00e9 as %C3%A9, never as a raw byte"),
+        (b"GET http://x/a\tb HTTP/1.1", "a full URL is a target too: no tab in it"),
+        (b"GET http://x/a\x00b HTTP/1.1", "a full URL is a target too: no NUL byte in it"),
+        (b"GET http://x/caf\xe9 HTTP/1.1", "a full URL is a target too: ASCII only"),
         (b"GET / HTTX/1.1", "the version is not HTTP/x.y"),
         (b"GET  / HTTP/1.1", "two spaces leave an empty part: SP is exactly one space"),
         (b"GET /  HTTP/1.1", "two spaces leave an empty part: SP is exactly one space"),
@@ -396,6 +399,10 @@ def test_target_is_split_into_path_and_query(request_module):
         ("/caf%C3%A9?q=%26", ("/café", {"q": ["&"]}), "Cut at the first ? before decoding: %26 is an & inside a value."),
         ("/search?x=1&x=2&empty=&plus=a+b", ("/search", {"x": ["1", "2"], "empty": [""], "plus": ["a b"]}), plus),
         ("/a?b=1?c", ("/a", {"b": ["1?c"]}), "Only the first ? starts the query; a second one is part of it."),
+        ("//evil.example/admin?x=1", ("//evil.example/admin", {"x": ["1"]}),
+         "A request target is a path: //evil.example/admin is a path whose first segment is empty, not a host "
+         "(RFC 9112, section 3.2.1). urlsplit() reads it as a URL and drops the host part."),
+        ("/a//b", ("/a//b", {}), "Empty segments are part of the path: keep them."),
         ("/%FF%zz", ("/\ufffd%zz", {}), "A broken %-sequence becomes \ufffd (or stays as it is), never an exception."),
     ]:
         got = call(request_module.split_target, target)
@@ -730,3 +737,19 @@ def test_handler_headers_go_out_as_set(response_module):
             "Latin-1 the parser reads with, so é is the single byte \\xe9.",
         )
     expect_equal("the Connection header after the handler's own", parsed_response.header("connection"), "close")
+    fresh = response_module.Headers()
+    fresh.add("Content-Type", "text/plain")
+    call(response_module.HTTPResponse(200, "ok", headers=fresh).to_bytes, shown="response.to_bytes()")
+    expect_equal("the handler's headers after to_bytes()", list(fresh), [("Content-Type", "text/plain")],
+                 meaning="to_bytes() works on a copy: adding Date, Content-Length and Connection to the handler's "
+                 "own headers would send a cached response's first Date for ever after.")
+    for value in ("keep-alive", "Upgrade"):
+        own = response_module.Headers()
+        own.add("Connection", value)
+        raw, _ = parsed(response_module, response_module.HTTPResponse(200, "ok", headers=own))
+        lines = [line for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+                 if line.split(b":", 1)[0].strip().lower() == b"connection"]
+        expect_equal(f"the Connection lines when the handler said Connection: {value}", lines,
+                     [b"Connection: close"],
+                     meaning="This server closes after every answer, whatever the handler said: Connection is "
+                     "the server's to set, and it must say close, once, or the client waits for a next answer.")
