@@ -2,10 +2,13 @@
 
 * ``make_request(method, target, headers, version=, body=)``  an ``HTTPRequest``, parsed from bytes;
 * ``catch_logs(logger=None)``  a ``with`` block that catches log records (the root logger's when None);
-* ``access_line(text)``  the fields of an access-log line, or None if it has not that shape.
+* ``access_line(text)``  the fields of an access-log line, or None if it has not that shape;
+* ``local_time_is_not_utc``  for a check's duration, this process's local time is 5 h 45 min ahead of UTC.
 """
 
+import os
 import re
+import time
 
 import pytest
 
@@ -63,3 +66,22 @@ def catch_logs():
 @pytest.fixture
 def access_line():
     return read_access_line
+
+
+@pytest.fixture
+def local_time_is_not_utc():
+    """For the check's duration this process's local time is 5 h 45 min ahead of UTC, as a server's may be."""
+    if not hasattr(time, "tzset"):
+        yield  # Windows: the time zone cannot be changed for one process
+        return
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "CHK-5:45"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()

@@ -248,7 +248,8 @@ def test_the_onion_holds_for_any_stack(middleware_module, learner_module, make_r
 @pytest.mark.hint("Note time.monotonic() in before_request; in after_request call self.logger.info(...) once, "
                   "with the client, the time, the request line, the status, the body size and the duration, "
                   "then return the response.", docs="#logging-every-request")
-def test_one_access_log_line_per_request(middleware_module, learner_module, make_request, catch_logs):
+def test_one_access_log_line_per_request(middleware_module, learner_module, make_request, catch_logs,
+                                        local_time_is_not_utc):
     """The logging middleware writes one Common Log Format line per request, through logging"""
     response_module = learner_module("response")
     cases = [  # the request, its response, and the line it must get
